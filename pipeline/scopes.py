@@ -1,0 +1,111 @@
+"""The OAuth scopes each API operation we use accepts, as Atlassian's specs list them.
+
+Each operation accepts any one of several scope sets (a classic scope, or a set of granular ones).
+tests/test_conformance.py checks this table against ../shared/atlassian-openapi, so it cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+JIRA_WORK = ("read:jira-work",)
+
+
+@dataclass(frozen=True)
+class Operation:
+    product: str  # confluence | jira
+    method: str
+    path: str  # the spec's path template, from the product root (/wiki/... or /rest/...)
+    scope_sets: tuple[tuple[str, ...], ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def allows(self, granted: frozenset[str]) -> bool:
+        return any(set(scopes) <= granted for scopes in self.scope_sets)
+
+    def missing(self, granted: frozenset[str]) -> tuple[str, ...]:
+        """The smallest set of scopes that, added to `granted`, would allow this operation."""
+        options = [tuple(s for s in scopes if s not in granted) for scopes in self.scope_sets]
+        return min(options, key=len) if options else ()
+
+
+def _c(path: str, scope: str) -> Operation:
+    return Operation("confluence", "GET", path, ((scope,),))
+
+
+def _j(method: str, path: str, granular: tuple[str, ...], classic: tuple[str, ...] = JIRA_WORK) -> Operation:
+    return Operation("jira", method, path, (classic, granular))
+
+
+V2 = "/wiki/api/v2"
+PAGE, SPACE, ATTACH, COMMENT = (f"read:{k}:confluence" for k in ("page", "space", "attachment", "comment"))
+LABEL = "read:label:confluence"
+ISSUE_DETAILS = ("read:issue-details:jira", "read:audit-log:jira", "read:avatar:jira",
+                 "read:field-configuration:jira", "read:issue-meta:jira")  # fmt: skip
+ISSUE_SEARCH = ("read:issue-details:jira", "read:field.default-value:jira", "read:field.option:jira",
+                "read:field:jira", "read:group:jira")  # fmt: skip
+
+OPERATIONS: tuple[Operation, ...] = (
+    _c(f"{V2}/spaces", SPACE),
+    _c(f"{V2}/spaces/{{id}}/pages", PAGE),
+    _c(f"{V2}/spaces/{{id}}/blogposts", PAGE),
+    _c(f"{V2}/pages", PAGE),
+    _c(f"{V2}/pages/{{id}}", PAGE),
+    _c(f"{V2}/blogposts", PAGE),
+    _c(f"{V2}/blogposts/{{id}}", PAGE),
+    _c(f"{V2}/pages/{{id}}/versions", PAGE),
+    _c(f"{V2}/pages/{{id}}/labels", PAGE),
+    _c(f"{V2}/blogposts/{{id}}/labels", PAGE),
+    _c(f"{V2}/labels", LABEL),
+    _c(f"{V2}/labels/{{id}}/pages", PAGE),
+    _c(f"{V2}/labels/{{id}}/blogposts", PAGE),
+    _c(f"{V2}/attachments", ATTACH),
+    _c(f"{V2}/pages/{{id}}/attachments", ATTACH),
+    _c(f"{V2}/blogposts/{{id}}/attachments", ATTACH),
+    _c(f"{V2}/footer-comments", COMMENT),
+    _c(f"{V2}/inline-comments", COMMENT),
+    _c(f"{V2}/pages/{{id}}/footer-comments", COMMENT),
+    _c(f"{V2}/pages/{{id}}/inline-comments", COMMENT),
+    _c(f"{V2}/blogposts/{{id}}/footer-comments", COMMENT),
+    _c(f"{V2}/blogposts/{{id}}/inline-comments", COMMENT),
+    _c(f"{V2}/footer-comments/{{id}}/children", COMMENT),
+    _c(f"{V2}/inline-comments/{{id}}/children", COMMENT),
+    Operation(
+        "confluence",
+        "GET",
+        "/wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download",
+        (("readonly:content.attachment:confluence",), (ATTACH,)),
+    ),
+    _j("GET", "/rest/api/3/project/search", (
+        "read:issue-type:jira", "read:project:jira", "read:project.property:jira", "read:user:jira",
+        "read:application-role:jira", "read:avatar:jira", "read:group:jira", "read:issue-type-hierarchy:jira",
+        "read:project-category:jira", "read:project-version:jira", "read:project.component:jira")),  # fmt: skip
+    _j("GET", "/rest/api/3/field", ("read:field:jira", "read:avatar:jira", "read:project-category:jira",
+                                    "read:project:jira", "read:field-configuration:jira")),  # fmt: skip
+    _j("GET", "/rest/api/3/myself", ("read:application-role:jira", "read:group:jira", "read:user:jira",
+                                     "read:avatar:jira"), classic=("read:jira-user",)),  # fmt: skip
+    _j("GET", "/rest/api/3/search/jql", ISSUE_DETAILS),
+    _j("POST", "/rest/api/3/search/jql", ISSUE_SEARCH),
+    _j("POST", "/rest/api/3/search/approximate-count", ISSUE_SEARCH),
+    _j("POST", "/rest/api/3/issue/bulkfetch", (
+        "read:issue-meta:jira", "read:issue-security-level:jira", "read:issue.vote:jira",
+        "read:issue.changelog:jira", "read:avatar:jira", "read:issue:jira", "read:status:jira",
+        "read:user:jira", "read:field-configuration:jira")),  # fmt: skip
+    _j("GET", "/rest/api/3/issue/{issueIdOrKey}/comment", (
+        "read:comment:jira", "read:comment.property:jira", "read:group:jira", "read:project:jira",
+        "read:project-role:jira", "read:user:jira", "read:avatar:jira")),  # fmt: skip
+    _j("GET", "/rest/api/3/issue/{issueIdOrKey}/changelog",
+       ("read:issue-meta:jira", "read:avatar:jira", "read:issue.changelog:jira")),  # fmt: skip
+    _j("POST", "/rest/api/3/changelog/bulkfetch",
+       ("read:issue-meta:jira", "read:avatar:jira", "read:issue.changelog:jira")),  # fmt: skip
+    _j("GET", "/rest/api/3/issue/{issueIdOrKey}/worklog", (
+        "read:group:jira", "read:issue-worklog:jira", "read:issue-worklog.property:jira",
+        "read:project-role:jira", "read:user:jira", "read:avatar:jira")),  # fmt: skip
+    _j("GET", "/rest/api/3/attachment/content/{id}", ("read:attachment:jira",)),
+    _j("GET", "/rest/api/3/search", ISSUE_DETAILS),
+)
+
+BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
+ALL_READ_SCOPES: frozenset[str] = frozenset(s for op in OPERATIONS for scopes in op.scope_sets for s in scopes)

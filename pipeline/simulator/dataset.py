@@ -1,0 +1,161 @@
+"""Deterministic, lazy generation of a fake Atlassian site's content.
+
+Nothing is generated until asked for: every record is a pure function of (seed, kind, id), and ids
+encode their container (a page id says which space it is in, a comment id which page), so the `large`
+scale costs no memory until a request touches it. `FakeSite` (site.py) layers mutations on top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+PAGE_BASE = 100_000_000
+BLOG_BASE = 300_000_000
+SPACE_BASE = 2_000_000
+CONTAINER_STRIDE = 100_000  # pages (or blog posts) a space can hold, added ones included
+CHILD_STRIDE = 100  # comments or attachments a container can hold, added ones included
+PROJECT_BASE = 10_000
+ISSUE_STRIDE = 100_000
+ISSUE_BASE = 10_000
+LABEL_BASE = 7_000_000
+
+EPOCH_START = datetime(2023, 1, 1, tzinfo=UTC)
+EPOCH_SPAN_S = int((datetime(2026, 6, 30, tzinfo=UTC) - EPOCH_START).total_seconds())
+
+
+@dataclass(frozen=True)
+class Scale:
+    spaces: int
+    pages_per_space: int
+    blogposts_per_space: int
+    projects: int
+    issues_per_project: int
+    attachment_rate: float  # share of containers that carry attachments
+
+
+SCALES: dict[str, Scale] = {
+    "tiny": Scale(2, 12, 3, 2, 25, 0.4),
+    "small": Scale(4, 60, 8, 3, 150, 0.25),
+    "medium": Scale(10, 400, 30, 6, 1_500, 0.1),
+    "large": Scale(50, 2_000, 100, 20, 10_000, 0.1),
+}
+
+WORDS = (
+    "apollo borealis cirrus delta ember fjord granite harbor indigo juniper kestrel lumen meridian "
+    "nimbus onyx prairie quartz riverbend sierra tundra umber vertex willow xenon yonder zephyr"
+).split()
+PEOPLE = [f"5b10ac8d82e05b22cc7d{n:04x}" for n in range(12)]
+LABEL_NAMES = [
+    "howto", "runbook", "architecture", "release-notes", "incident", "onboarding", "meeting-notes",
+    "décision", "draft-review", "q3-okr", "security", "customer-facing", "表格", "archived-2024",
+]  # fmt: skip
+TRICKY_TITLES = [
+    "Ünïcödé ✓ and emoji 🚀🔥",
+    "Quarterly plan — “smart quotes” & <angle> brackets",
+    "日本語のページ",
+    "Zero-width\u200bspace and RTL \u05e9\u05dc\u05d5\u05dd",
+]
+HOSTILE_FILENAMES = [
+    "../../etc/passwd",
+    "..\\..\\windows\\system32\\config",
+    "/absolute/path.txt",
+    "CON.txt",
+    "résumé 📎 final (2).pdf",
+    "a" * 240 + ".bin",
+    "dots....",
+    ".hidden",
+]
+EXTENSIONS = {
+    ".png": "image/png",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".zip": "application/zip",
+    ".bin": "application/octet-stream",
+}
+SHARED_BLOBS = 4  # a few files (a logo, a template) attached in many places: the same bytes
+
+
+def rng_for(seed: int, *parts: object) -> random.Random:
+    return random.Random(f"{seed}:" + ":".join(map(str, parts)))
+
+
+def iso(ts: float) -> str:
+    """Confluence's timestamp form: 2024-05-01T10:00:00.000Z."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def jira_time(ts: float, offset_minutes: int = 0) -> str:
+    """Jira's timestamp form: 2024-05-01T10:00:00.000+0000."""
+    zone = datetime.fromtimestamp(ts, UTC) + timedelta(minutes=offset_minutes)
+    sign = "+" if offset_minutes >= 0 else "-"
+    hh, mm = divmod(abs(offset_minutes), 60)
+    return zone.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}{sign}{hh:02d}{mm:02d}"
+
+
+def moment(rng: random.Random, after: float | None = None) -> float:
+    """A reproducible instant in the site's history, at millisecond precision."""
+    start = after if after is not None else EPOCH_START.timestamp()
+    end = EPOCH_START.timestamp() + EPOCH_SPAN_S
+    return round(rng.uniform(start, max(start + 1, end)), 3)
+
+
+def blob_bytes(content_seed: str, size: int) -> bytes:
+    """The bytes behind an attachment: reproducible from its content seed alone."""
+    digest = hashlib.sha256(content_seed.encode()).digest()
+    return random.Random(digest).randbytes(size)
+
+
+def attachment_size(rng: random.Random) -> int:
+    roll = rng.random()
+    if roll < 0.05:
+        return 0
+    if roll < 0.055:
+        return rng.randint(1_500_000, 3_000_000)  # the occasional multi-MB file
+    return int(rng.lognormvariate(8.5, 1.2)) % 200_000 + 1
+
+
+def attachment_name(rng: random.Random, index: int) -> tuple[str, str]:
+    ext = rng.choice(sorted(EXTENSIONS))
+    if rng.random() < 0.08:
+        name = rng.choice(HOSTILE_FILENAMES)
+        return name, EXTENSIONS.get(ext, "application/octet-stream")
+    return f"{rng.choice(WORDS)}-{index}{ext}", EXTENSIONS[ext]
+
+
+def content_seed(rng: random.Random, owner: str, version: int) -> str:
+    if rng.random() < 0.06:
+        return f"shared:{rng.randrange(SHARED_BLOBS)}"
+    return f"{owner}:v{version}"
+
+
+def storage_body(rng: random.Random, title: str, attachment_titles: list[str]) -> str:
+    paras = [f"<h1>{escape(title)}</h1>"]
+    for _ in range(rng.randint(1, 6)):
+        paras.append(f"<p>{' '.join(rng.choices(WORDS, k=rng.randint(8, 60)))}</p>")
+    if rng.random() < 0.3:
+        paras.append("<p>Emoji 🎉, accents é à ü, CJK 漢字, math ∑ ≠ ∞</p>")
+    if rng.random() < 0.2:
+        items = "".join(f"<li>{word}</li>" for word in rng.choices(WORDS, k=rng.randint(2, 5)))
+        paras.append(f"<ul>{items}</ul>")
+    for name in attachment_titles[:1]:
+        paras.append(f'<ac:image><ri:attachment ri:filename="{escape(name)}" /></ac:image>')
+    return "".join(paras)
+
+
+def adf_doc(rng: random.Random, sentences: int = 3) -> dict:
+    content = []
+    for _ in range(max(1, sentences)):
+        text = " ".join(rng.choices(WORDS, k=rng.randint(5, 25)))
+        if rng.random() < 0.15:
+            text += " ✅ naïve café 🐛"
+        content.append({"type": "paragraph", "content": [{"type": "text", "text": text}]})
+    return {"type": "doc", "version": 1, "content": content}
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

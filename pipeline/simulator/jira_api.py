@@ -1,0 +1,317 @@
+"""The fake Jira Cloud REST API v3 behind the gateway."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from aiohttp import web
+
+from . import jql
+from .dataset import blob_bytes
+from .jira_content import CUSTOM_FIELDS, STATUSES, JiraContent
+from .media import MediaSigner
+from .responses import int_param, jira_error, json_response
+
+Record = dict[str, Any]
+INLINE_LIMIT = 20  # comments and worklogs embedded in an issue are cut here, as in Jira
+ID_FIELDS = {"id", "key"}
+PROJECT_PAGE_MAX = 50  # documented 100; Jira may serve fewer than asked, and the client must cope
+SEARCH_REMOVED = (
+    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+    "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
+)
+UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
+
+
+class JiraApi:
+    def __init__(self, content: JiraContent, site_url: str, signer: MediaSigner, zone: str, email: str,
+                 clock: Callable[[], float]) -> None:  # fmt: skip
+        self.content, self.site_url, self.signer = content, site_url, signer
+        self.zone_name, self.zone, self.email, self.clock = zone, ZoneInfo(zone), email, clock
+
+    # -- shapes ---------------------------------------------------------------------------------
+    def stamp(self, ts: float) -> str:
+        """Jira's timestamp, in the account's time zone: 2024-05-01T03:00:00.000-0700."""
+        local = datetime.fromtimestamp(ts, UTC).astimezone(self.zone)
+        return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(round(ts * 1000)) % 1000:03d}" + local.strftime("%z")
+
+    def user(self, account_id: str | None) -> Record | None:
+        if account_id is None:
+            return None
+        return {"self": f"{self.site_url}/rest/api/3/user?accountId={account_id}", "accountId": account_id,
+                "displayName": f"User {account_id[-4:]}", "active": True, "timeZone": self.zone_name,
+                "accountType": "atlassian"}  # fmt: skip
+
+    def project_shape(self, record: Record) -> Record:
+        return {"expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+                "self": f"{self.site_url}/rest/api/3/project/{record['id']}", "id": record["id"],
+                "key": record["key"], "name": record["name"], "projectTypeKey": record["projectTypeKey"],
+                "simplified": record["simplified"], "style": record["style"], "isPrivate": record["isPrivate"],
+                "properties": {}, "avatarUrls": {"48x48": f"{self.site_url}/rest/api/3/universal_avatar/{record['id']}"}}  # fmt: skip
+
+    def comment_shape(self, record: Record) -> Record:
+        return {"self": f"{self.site_url}/rest/api/3/issue/{record['_issue']}/comment/{record['id']}",
+                "id": record["id"], "author": self.user(record["author"]), "body": record["body"],
+                "updateAuthor": self.user(record["author"]), "created": self.stamp(record["_created"]),
+                "updated": self.stamp(record["_updated"]), "jsdPublic": True}  # fmt: skip
+
+    def attachment_shape(self, record: Record) -> Record:
+        return {"self": f"{self.site_url}/rest/api/3/attachment/{record['id']}", "id": record["id"],
+                "filename": record["filename"], "author": self.user(record["author"]),
+                "created": self.stamp(record["_created"]), "size": record["size"], "mimeType": record["mimeType"],
+                "content": f"{self.site_url}/rest/api/3/attachment/content/{record['id']}"}  # fmt: skip
+
+    def worklog_shape(self, record: Record) -> Record:
+        return {"self": f"{self.site_url}/rest/api/3/issue/{record['_issue']}/worklog/{record['id']}",
+                "id": record["id"], "issueId": record["_issue"], "author": self.user(record["author"]),
+                "comment": record["comment"], "created": self.stamp(record["_created"]),
+                "updated": self.stamp(record["_updated"]), "started": self.stamp(record["_created"]),
+                "timeSpentSeconds": record["timeSpentSeconds"]}  # fmt: skip
+
+    def history_shape(self, record: Record) -> Record:
+        return {"id": record["id"], "author": self.user(record["author"]),
+                "created": self.stamp(record["_created"]), "items": record["items"]}  # fmt: skip
+
+    def issue_fields(self, issue: Record) -> Record:
+        project = self.content.project(issue["_project"]) or {}
+        category = {"new": (2, "To Do", "blue-gray"), "indeterminate": (4, "In Progress", "yellow"),
+                    "done": (3, "Done", "green")}[issue["_status_category"]]  # fmt: skip
+        status_id = str(10000 + [s for s, _ in STATUSES].index(issue["status"]))
+        comments = self.content.children("comment", issue["id"])
+        worklogs = self.content.children("worklog", issue["id"])
+        fields: Record = {
+            "summary": issue["summary"], "description": issue["description"],
+            "status": {"self": f"{self.site_url}/rest/api/3/status/{status_id}", "id": status_id,
+                       "name": issue["status"], "statusCategory": {"id": category[0], "key": issue["_status_category"],
+                                                                   "name": category[1], "colorName": category[2]}},
+            "issuetype": {"id": str(10001 + ["Task", "Bug", "Story", "Epic"].index(issue["issuetype"])),
+                          "name": issue["issuetype"], "subtask": False, "hierarchyLevel": 1 if issue["issuetype"] == "Epic" else 0},
+            "priority": {"id": str(1 + ["Highest", "High", "Medium", "Low"].index(issue["priority"])), "name": issue["priority"]},
+            "labels": issue["labels"], "reporter": self.user(issue["reporter"]), "assignee": self.user(issue["assignee"]),
+            "created": self.stamp(issue["_created"]), "updated": self.stamp(issue["_updated"]),
+            "project": {"self": f"{self.site_url}/rest/api/3/project/{project.get('id')}", "id": project.get("id"),
+                        "key": project.get("key"), "name": project.get("name"),
+                        "projectTypeKey": project.get("projectTypeKey"), "simplified": project.get("simplified")},
+            "comment": {"comments": [self.comment_shape(c) for c in comments[:INLINE_LIMIT]],
+                        "self": f"{self.site_url}/rest/api/3/issue/{issue['id']}/comment",
+                        "maxResults": INLINE_LIMIT, "total": len(comments), "startAt": 0},
+            "attachment": [self.attachment_shape(a) for a in self.content.children("attachment", issue["id"])],
+            "worklog": {"startAt": 0, "maxResults": INLINE_LIMIT, "total": len(worklogs),
+                        "worklogs": [self.worklog_shape(w) for w in worklogs[:INLINE_LIMIT]]},
+        }  # fmt: skip
+        for custom in CUSTOM_FIELDS:
+            value = issue.get(custom["id"])
+            if custom["type"] == "option" and value is not None:
+                value = {"self": f"{self.site_url}/rest/api/3/customFieldOption/{abs(hash(value)) % 10000}",
+                         "value": value, "id": str(10100 + len(value))}  # fmt: skip
+            fields[custom["id"]] = value
+        return fields
+
+    def issue_shape(self, issue: Record, wanted: list[str], expand: set[str]) -> Record:
+        out: Record = {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+                       "id": issue["id"], "self": f"{self.site_url}/rest/api/3/issue/{issue['id']}", "key": issue["key"]}  # fmt: skip
+        if set(wanted) - {"id", "-id"}:
+            everything = self.issue_fields(issue)
+            include = set(everything) if {"*all", "*navigable"} & set(wanted) else set(wanted)
+            if "*navigable" in wanted and "*all" not in wanted:
+                include -= {"comment", "worklog"}
+            include -= {w[1:] for w in wanted if w.startswith("-")}
+            out["fields"] = {k: v for k, v in everything.items() if k in include}
+        if "names" in expand:
+            out["names"] = {f["id"]: f["name"] for f in self.content.fields()}
+        if "changelog" in expand:
+            histories = self.content.children("changelog", issue["id"])
+            out["changelog"] = {"startAt": 0, "maxResults": len(histories[:40]), "total": len(histories),
+                                "histories": [self.history_shape(h) for h in histories[:40]]}  # fmt: skip
+        return out
+
+    # -- handlers -------------------------------------------------------------------------------
+    async def project_search(self, request: web.Request) -> web.Response:
+        keys = {k for raw in request.query.getall("keys", []) for k in raw.split(",")}
+        projects = [p for p in self.content.projects() if not keys or p["key"] in keys]
+        start = int_param(request, "startAt", 0)
+        size = min(int_param(request, "maxResults", 50, low=1), PROJECT_PAGE_MAX)
+        chunk = projects[start : start + size]
+        body: Record = {"self": f"{self.site_url}/rest/api/3/project/search?startAt={start}&maxResults={size}",
+                        "maxResults": size, "startAt": start, "total": len(projects),
+                        "isLast": start + size >= len(projects), "values": [self.project_shape(p) for p in chunk]}  # fmt: skip
+        if not body["isLast"]:
+            body["nextPage"] = f"{self.site_url}/rest/api/3/project/search?startAt={start + size}&maxResults={size}"
+        return json_response(body)
+
+    async def fields(self, request: web.Request) -> web.Response:
+        out = []
+        for f in self.content.fields():
+            schema = {"type": f["schema_type"], ("custom" if f["custom"] else "system"): f["id"]}
+            if f["custom"]:
+                schema["customId"] = int(f["id"].split("_")[1])
+            out.append({"id": f["id"], "key": f["key"], "name": f["name"], "custom": f["custom"], "orderable": True,
+                        "navigable": True, "searchable": True, "clauseNames": [f["id"]], "schema": schema})  # fmt: skip
+        return json_response(out)
+
+    async def myself(self, request: web.Request) -> web.Response:
+        return json_response({"self": f"{self.site_url}/rest/api/3/user?accountId=sim-bot", "accountId": "sim-bot",
+                              "accountType": "app", "emailAddress": self.email, "displayName": "Sync bot",
+                              "active": True, "timeZone": self.zone_name, "locale": "en_US"})  # fmt: skip
+
+    def _query(self, text: str) -> jql.Query:
+        keys = {p["key"]: p["id"] for p in self.content.projects()}
+        query = jql.parse(text, self.zone_name, self.clock(), keys)
+        if not query.bounded:
+            raise jql.JqlError(UNBOUNDED)
+        return query
+
+    def _matching(self, query: jql.Query) -> list[Record]:
+        cores = (self.content.issue_core(i) for i in self.content.all_issue_ids())
+        found = [c for c in cores if c is not None and query.matches(c)]
+        return sorted(found, key=jql.sort_key(query.order))
+
+    async def search_jql(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            params = orjson.loads(await request.read() or b"{}")
+            fields = params.get("fields") or ["id"]
+        else:
+            params = dict(request.query)
+            fields = [f for raw in request.query.getall("fields", []) for f in raw.split(",") if f] or ["id"]
+            if "maxResults" in params:
+                params["maxResults"] = int_param(request, "maxResults", 50)
+        expand = params.get("expand") or ""
+        expand = set(expand.split(",") if isinstance(expand, str) else expand)
+        try:
+            query = self._query(params.get("jql", ""))
+        except jql.JqlError as error:
+            return jira_error(400, str(error))
+        token = params.get("nextPageToken")
+        start = decode_token(token) if token else 0
+        if start is None:
+            return jira_error(400, "The provided next page token is invalid or expired.")
+        cap = 5000 if set(fields) <= ID_FIELDS else 100
+        size = max(1, min(int(params.get("maxResults") or 50), cap))
+        matching = self.content.cache.get(("jql", params.get("jql")), lambda: self._matching(query))
+        chunk = matching[start : start + size]
+        issues = [self.issue_shape(self.content.issue(c["id"]) or c, fields, expand) for c in chunk]
+        body: Record = {"issues": issues, "isLast": start + size >= len(matching)}
+        if not body["isLast"]:
+            body["nextPageToken"] = encode_token(start + size)
+        return json_response(body)
+
+    async def approximate_count(self, request: web.Request) -> web.Response:
+        params = orjson.loads(await request.read() or b"{}")
+        try:
+            query = self._query(params.get("jql", ""))
+        except jql.JqlError as error:
+            return jira_error(400, str(error))
+        return json_response({"count": len(self._matching(query))})
+
+    async def bulkfetch(self, request: web.Request) -> web.Response:
+        params = orjson.loads(await request.read() or b"{}")
+        wanted = params.get("issueIdsOrKeys") or []
+        if not wanted or len(wanted) > 100:
+            return jira_error(400, "issueIdsOrKeys must contain between 1 and 100 issue ids or keys.")
+        fields = params.get("fields") or ["*navigable"]
+        expand = set(params.get("expand") or [])
+        issues = []
+        for name in wanted:
+            issue_id = self.content.locate(str(name))
+            if issue_id is not None:  # invisible or missing issues are simply left out, as Jira does
+                issues.append(self.issue_shape(self.content.issue(issue_id), fields, expand))
+        return json_response({"issues": issues, "issueErrors": []})
+
+    def _issue_or_404(self, request: web.Request) -> Record:
+        issue_id = self.content.locate(request.match_info["issueIdOrKey"])
+        if issue_id is None:
+            raise web.HTTPNotFound(body=orjson.dumps({"errorMessages": [
+                "Issue does not exist or you do not have permission to see it."], "errors": {}}),
+                content_type="application/json")  # fmt: skip
+        return self.content.issue(issue_id)
+
+    def _offset_page(self, request: web.Request, items: list, key: str, default: int, cap: int) -> Record:
+        start = int_param(request, "startAt", 0)
+        size = min(int_param(request, "maxResults", default), cap)
+        return {"startAt": start, "maxResults": size, "total": len(items), key: items[start : start + size]}
+
+    async def comments(self, request: web.Request) -> web.Response:
+        issue = self._issue_or_404(request)
+        comments = [self.comment_shape(c) for c in self.content.children("comment", issue["id"])]
+        if request.query.get("orderBy", "").lstrip("+-") == "created" and request.query["orderBy"].startswith("-"):
+            comments.reverse()
+        return json_response(self._offset_page(request, comments, "comments", 100, 100))
+
+    async def worklogs(self, request: web.Request) -> web.Response:
+        issue = self._issue_or_404(request)
+        worklogs = [self.worklog_shape(w) for w in self.content.children("worklog", issue["id"])]
+        return json_response(self._offset_page(request, worklogs, "worklogs", 5000, 1000))
+
+    async def changelog(self, request: web.Request) -> web.Response:
+        issue = self._issue_or_404(request)
+        histories = [self.history_shape(h) for h in self.content.children("changelog", issue["id"])]
+        page = self._offset_page(request, histories, "values", 100, 100)
+        page["isLast"] = page["startAt"] + page["maxResults"] >= len(histories)
+        page["self"] = f"{self.site_url}/rest/api/3/issue/{issue['id']}/changelog"
+        return json_response(page)
+
+    async def changelog_bulkfetch(self, request: web.Request) -> web.Response:
+        params = orjson.loads(await request.read() or b"{}")
+        wanted = params.get("issueIdsOrKeys") or []
+        if not wanted or len(wanted) > 1000:
+            return jira_error(400, "issueIdsOrKeys must contain between 1 and 1000 issue ids or keys.")
+        limit = max(1, min(int(params.get("maxResults") or 1000), 10000))
+        start = decode_token(params["nextPageToken"]) if params.get("nextPageToken") else 0
+        if start is None:
+            return jira_error(400, "The provided next page token is invalid or expired.")
+        rows = []
+        for name in wanted:
+            issue_id = self.content.locate(str(name))
+            if issue_id is not None:
+                rows.extend((issue_id, h) for h in self.content.children("changelog", issue_id))
+        chunk = rows[start : start + limit]
+        grouped: dict[str, list] = {}
+        for issue_id, history in chunk:
+            grouped.setdefault(issue_id, []).append(self.history_shape(history))
+        body: Record = {"issueChangeLogs": [{"issueId": k, "changeHistories": v} for k, v in grouped.items()]}
+        if start + limit < len(rows):
+            body["nextPageToken"] = encode_token(start + limit)
+        return json_response(body)
+
+    async def attachment_content(self, request: web.Request) -> web.StreamResponse:
+        record = self.content.child("attachment", request.match_info["id"])
+        if record is None:
+            return jira_error(404, "The attachment does not exist.")
+        if request.query.get("redirect", "true").lower() == "false":
+            return web.Response(body=blob_bytes(record["_seed"], record["size"]), content_type=record["mimeType"])
+        raise web.HTTPSeeOther(self.signer.sign("jira", record["id"], 1, record["filename"]))
+
+    async def removed_search(self, request: web.Request) -> web.Response:
+        return jira_error(410, SEARCH_REMOVED)
+
+    def routes(self) -> list[tuple[str, str, Callable]]:
+        api = "/rest/api/3"
+        return [
+            ("GET", f"{api}/project/search", self.project_search), ("GET", f"{api}/field", self.fields),
+            ("GET", f"{api}/myself", self.myself), ("GET", f"{api}/search/jql", self.search_jql),
+            ("POST", f"{api}/search/jql", self.search_jql),
+            ("POST", f"{api}/search/approximate-count", self.approximate_count),
+            ("POST", f"{api}/issue/bulkfetch", self.bulkfetch),
+            ("GET", f"{api}/issue/{{issueIdOrKey}}/comment", self.comments),
+            ("GET", f"{api}/issue/{{issueIdOrKey}}/changelog", self.changelog),
+            ("POST", f"{api}/changelog/bulkfetch", self.changelog_bulkfetch),
+            ("GET", f"{api}/issue/{{issueIdOrKey}}/worklog", self.worklogs),
+            ("GET", f"{api}/attachment/content/{{id}}", self.attachment_content),
+            ("GET", f"{api}/search", self.removed_search), ("POST", f"{api}/search", self.removed_search),
+        ]  # fmt: skip
+
+
+def encode_token(position: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"p": position, "v": 1})).decode()
+
+
+def decode_token(token: str) -> int | None:
+    try:
+        return int(orjson.loads(base64.urlsafe_b64decode(token.encode()))["p"])
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,293 @@
+"""The fake site's Jira: projects, issues with custom fields, comments, attachments, worklogs, changelogs.
+
+Issue records keep times as epoch seconds (`_created`, `_updated`) so JQL can compare them; the API
+layer renders them in the account's time zone, as Jira does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .dataset import (
+    CHILD_STRIDE,
+    ISSUE_BASE,
+    ISSUE_STRIDE,
+    PEOPLE,
+    PROJECT_BASE,
+    TRICKY_TITLES,
+    WORDS,
+    Scale,
+    adf_doc,
+    attachment_name,
+    attachment_size,
+    content_seed,
+    moment,
+    rng_for,
+)
+from .overlay import Overlay, RevisionCache
+
+Record = dict[str, Any]
+STATUSES = [("To Do", "new"), ("In Progress", "indeterminate"), ("In Review", "indeterminate"), ("Done", "done")]
+ISSUE_TYPES = ["Task", "Bug", "Story", "Epic"]
+PRIORITIES = ["Highest", "High", "Medium", "Low"]
+TEAMS = ["Platform", "Growth", "Data", "Équipe Montréal"]
+CUSTOM_FIELDS = [
+    {"id": "customfield_10016", "name": "Story point estimate", "type": "number"},
+    {"id": "customfield_10020", "name": "Team", "type": "option"},
+    {"id": "customfield_10030", "name": "Customer impact", "type": "string"},
+]
+PROJECT_TYPES = ["software", "business", "product_discovery"]
+
+
+class JiraContent:
+    def __init__(self, seed: int, scale: Scale, overlay: Overlay) -> None:
+        self.seed, self.scale, self.overlay = seed, scale, overlay
+        self.cache = RevisionCache(overlay)
+
+    # -- projects -------------------------------------------------------------------------------
+    def project_ids(self) -> list[str]:
+        return [str(PROJECT_BASE + i) for i in range(self.scale.projects)]
+
+    def project(self, project_id_or_key: str) -> Record | None:
+        for project_id in self.project_ids():
+            record = self._make_project(int(project_id) - PROJECT_BASE)
+            if project_id_or_key in (record["id"], record["key"]):
+                return record
+        return None
+
+    def _make_project(self, i: int) -> Record:
+        word = WORDS[i % len(WORDS)]
+        suffix = str(i // len(WORDS)) if i >= len(WORDS) else ""
+        return {
+            "id": str(PROJECT_BASE + i),
+            "key": (word[:4] + suffix).upper(),
+            "name": f"{word.title()} project" + (" ✨" if i == 1 else ""),
+            "projectTypeKey": PROJECT_TYPES[i % len(PROJECT_TYPES)],
+            "simplified": i % 2 == 0,
+            "style": "next-gen" if i % 2 == 0 else "classic",
+            "isPrivate": False,
+            "lead": PEOPLE[i % len(PEOPLE)],
+        }
+
+    def projects(self) -> list[Record]:
+        return [self._make_project(i) for i in range(self.scale.projects)]
+
+    # -- issues ---------------------------------------------------------------------------------
+    def issue_ids(self, project_id: str) -> list[str]:
+        base = ISSUE_BASE + (int(project_id) - PROJECT_BASE) * ISSUE_STRIDE
+        generated = [str(base + n) for n in range(self.scale.issues_per_project)]
+        return generated + self.overlay.children(f"issues:{project_id}")
+
+    def all_issue_ids(self) -> list[str]:
+        return self.cache.get(("issue-ids",), lambda: [i for p in self.project_ids() for i in self.issue_ids(p)])
+
+    def locate(self, issue_id_or_key: str) -> str | None:
+        """An issue id from an id or a key, or None."""
+        if issue_id_or_key.isdigit():
+            return issue_id_or_key if self.issue(issue_id_or_key) else None
+        project_key, _, number = issue_id_or_key.rpartition("-")
+        project = self.project(project_key)
+        if project is None or not number.isdigit():
+            return None
+        base = ISSUE_BASE + (int(project["id"]) - PROJECT_BASE) * ISSUE_STRIDE
+        issue_id = str(base + int(number) - 1)
+        return issue_id if self.issue(issue_id) else None
+
+    def issue(self, issue_id: str) -> Record | None:
+        key = f"issue:{issue_id}"
+        if key in self.overlay.changed:
+            return self.overlay.changed[key]
+        project_index, n = divmod(int(issue_id) - ISSUE_BASE, ISSUE_STRIDE)
+        if not (0 <= project_index < self.scale.projects and 0 <= n < self.scale.issues_per_project):
+            return None
+        return self._make_issue(issue_id, project_index, n)
+
+    def issue_core(self, issue_id: str) -> Record | None:
+        """What JQL compares, without building the whole issue."""
+        key = f"issue:{issue_id}"
+        if key in self.overlay.changed:
+            return self.overlay.changed[key]
+        project_index, n = divmod(int(issue_id) - ISSUE_BASE, ISSUE_STRIDE)
+        project = self._make_project(project_index)
+        created, updated = self._times(issue_id)
+        return {"id": issue_id, "_project": project["id"], "key": f"{project['key']}-{n + 1}",
+                "_created": created, "_updated": updated}  # fmt: skip
+
+    def _times(self, issue_id: str) -> tuple[float, float]:
+        rng = rng_for(self.seed, "issue-times", issue_id)
+        created = moment(rng)
+        return created, moment(rng, after=created)
+
+    def _make_issue(self, issue_id: str, project_index: int, n: int) -> Record:
+        rng = rng_for(self.seed, "issue", issue_id)
+        project = self._make_project(project_index)
+        created, updated = self._times(issue_id)
+        status, category = rng.choice(STATUSES)
+        summary = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))).capitalize()
+        if rng.random() < 0.05:
+            summary = rng.choice(TRICKY_TITLES)
+        return {
+            "id": issue_id,
+            "key": f"{project['key']}-{n + 1}",
+            "_project": project["id"],
+            "_created": created,
+            "_updated": updated,
+            "summary": summary,
+            "description": adf_doc(rng, rng.randint(1, 4)) if rng.random() < 0.85 else None,
+            "status": status,
+            "_status_category": category,
+            "issuetype": rng.choice(ISSUE_TYPES),
+            "priority": rng.choice(PRIORITIES),
+            "labels": sorted(rng.sample(["backend", "frontend", "ux", "tech-debt", "p1"], rng.randint(0, 2))),
+            "reporter": rng.choice(PEOPLE),
+            "assignee": rng.choice(PEOPLE) if rng.random() < 0.7 else None,
+            "customfield_10016": rng.choice([None, 1, 2, 3, 5, 8, 13]),
+            "customfield_10020": rng.choice([None, *TEAMS]),
+            "customfield_10030": "Customers in 🇯🇵 and 🇧🇷 affected" if rng.random() < 0.1 else None,
+        }
+
+    def issues(self, project_id: str) -> Iterator[Record]:
+        for issue_id in self.issue_ids(project_id):
+            record = self.issue(issue_id)
+            if record is not None:
+                yield record
+
+    # -- children of an issue -------------------------------------------------------------------
+    def _child_count(self, kind: str, issue_id: str) -> int:
+        rng = rng_for(self.seed, f"{kind}-count", issue_id)
+        if kind == "comment":
+            return rng.randint(21, 45) if rng.random() < 0.03 else rng.choice((0, 0, 1, 2, 3, 5))
+        if kind == "attachment":
+            return rng.randint(1, 2) if rng.random() < self.scale.attachment_rate else 0
+        if kind == "worklog":
+            return rng.randint(1, 3) if rng.random() < 0.2 else 0
+        return rng.randint(1, 6)  # changelog histories
+
+    def child_ids(self, kind: str, issue_id: str) -> list[str]:
+        base = int(issue_id) * CHILD_STRIDE
+        key = f"{kind}s:{issue_id}"
+        return [str(base + k) for k in range(self._generated_count(kind, issue_id))] + self.overlay.children(key)
+
+    def _generated_count(self, kind: str, issue_id: str) -> int:
+        record = self.overlay.changed.get(f"issue:{issue_id}")
+        return 0 if record and record.get("_added") else self._child_count(kind, issue_id)
+
+    def child(self, kind: str, child_id: str) -> Record | None:
+        key = f"{kind}:{child_id}"
+        if key in self.overlay.changed:
+            return self.overlay.changed[key]
+        issue_id, k = divmod(int(child_id), CHILD_STRIDE)
+        if self.issue(str(issue_id)) is None or k >= self._generated_count(kind, str(issue_id)):
+            return None
+        return self._make_child(kind, child_id, str(issue_id), k)
+
+    def children(self, kind: str, issue_id: str) -> list[Record]:
+        return [c for c in (self.child(kind, i) for i in self.child_ids(kind, issue_id)) if c is not None]
+
+    def _make_child(self, kind: str, child_id: str, issue_id: str, k: int) -> Record:
+        rng = rng_for(self.seed, kind, child_id)
+        created_issue, updated_issue = self._times(issue_id)
+        created = moment(rng, after=created_issue)
+        created = min(created, updated_issue)  # nothing on an issue is newer than its `updated`
+        record: Record = {"id": child_id, "_issue": issue_id, "_created": created, "author": rng.choice(PEOPLE)}
+        if kind == "comment":
+            record.update(_updated=created, body=adf_doc(rng, rng.randint(1, 2)))
+        elif kind == "attachment":
+            filename, mime = attachment_name(rng, k)
+            seed = content_seed(rng, f"jira-att{child_id}", 1)
+            size = attachment_size(rng) if not seed.startswith("shared:") else 4096 + int(seed[7:])
+            record.update(filename=filename, mimeType=mime, size=size, _seed=seed)
+        elif kind == "worklog":
+            record.update(_updated=created, timeSpentSeconds=rng.choice((900, 3600, 7200, 28800)),
+                          comment=adf_doc(rng, 1))  # fmt: skip
+        else:
+            status_from, status_to = rng.sample([s for s, _ in STATUSES], 2)
+            record.update(items=[{"field": "status", "fieldtype": "jira", "fromString": status_from,
+                                  "toString": status_to}])  # fmt: skip
+        return record
+
+    def fields(self) -> list[Record]:
+        system = ["summary", "description", "status", "issuetype", "priority", "labels", "reporter",
+                  "assignee", "created", "updated", "project", "comment", "attachment", "worklog"]  # fmt: skip
+        found = [{"id": f, "key": f, "name": f.title(), "custom": False, "schema_type": "string"} for f in system]
+        found += [{"id": c["id"], "key": c["id"], "name": c["name"], "custom": True, "schema_type": c["type"]}
+                  for c in CUSTOM_FIELDS]  # fmt: skip
+        return found
+
+
+class JiraMutations:
+    """The test-facing way to change Jira between two syncs; every change bumps the issue's `updated`."""
+
+    def __init__(self, content: JiraContent) -> None:
+        self.content = content
+        self.overlay = content.overlay
+
+    def _issue(self, issue_id_or_key: str) -> Record:
+        issue_id = self.content.locate(issue_id_or_key)
+        if issue_id is None:
+            raise KeyError(f"no such issue {issue_id_or_key}")
+        return dict(self.content.issue(issue_id) or {})
+
+    def _touch(self, record: Record) -> None:
+        record["_updated"] = self.overlay.now()
+        self.overlay.put(f"issue:{record['id']}", record)
+
+    def edit_issue(self, issue_id_or_key: str, **fields: Any) -> Record:
+        record = self._issue(issue_id_or_key)
+        record.update(fields or {"summary": record["summary"] + " (edited)"})
+        self._touch(record)
+        return record
+
+    def add_issue(self, project_key: str, summary: str) -> Record:
+        project = self.content.project(project_key)
+        if project is None:
+            raise KeyError(f"no such project {project_key}")
+        number = len(self.content.issue_ids(project["id"]))
+        issue_id = str(ISSUE_BASE + (int(project["id"]) - PROJECT_BASE) * ISSUE_STRIDE + number)
+        now = self.overlay.now()
+        record: Record = {
+            "id": issue_id, "key": f"{project['key']}-{number + 1}", "_project": project["id"],
+            "_created": now, "_updated": now, "_added": True, "summary": summary, "description": None,
+            "status": "To Do", "_status_category": "new", "issuetype": "Task", "priority": "Medium",
+            "labels": [], "reporter": PEOPLE[0], "assignee": None, "customfield_10016": None,
+            "customfield_10020": None, "customfield_10030": None,
+        }  # fmt: skip
+        self.overlay.put(f"issue:{issue_id}", record)
+        self.overlay.add_child(f"issues:{project['id']}", issue_id)
+        return record
+
+    def delete_issue(self, issue_id_or_key: str) -> None:
+        record = self._issue(issue_id_or_key)
+        self.overlay.put(f"issue:{record['id']}", None)
+
+    def add_child(self, kind: str, issue_id_or_key: str, **fields: Any) -> Record:
+        issue = self._issue(issue_id_or_key)
+        child_id = str(int(issue["id"]) * CHILD_STRIDE + len(self.content.child_ids(kind, issue["id"])))
+        now = self.overlay.now()
+        record: Record = {"id": child_id, "_issue": issue["id"], "_created": now, "_updated": now,
+                          "author": PEOPLE[3]}  # fmt: skip
+        if kind == "comment":
+            record["body"] = adf_doc(rng_for(0, child_id), 1)
+        record.update(fields)
+        self.overlay.put(f"{kind}:{child_id}", record)
+        self.overlay.add_child(f"{kind}s:{issue['id']}", child_id)
+        self._touch(issue)
+        return record
+
+    def edit_comment(self, comment_id: str, text: str = "edited") -> Record:
+        record = dict(self.content.child("comment", comment_id) or {})
+        if not record:
+            raise KeyError(f"no such comment {comment_id}")
+        record.update(body={"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": text}]}]}, _updated=self.overlay.now())  # fmt: skip
+        self.overlay.put(f"comment:{comment_id}", record)
+        self._touch(self._issue(record["_issue"]))
+        return record
+
+    def delete_child(self, kind: str, child_id: str) -> None:
+        record = self.content.child(kind, child_id)
+        if record is None:
+            raise KeyError(f"no such {kind} {child_id}")
+        self.overlay.put(f"{kind}:{child_id}", None)
+        self._touch(self._issue(record["_issue"]))

@@ -1,0 +1,71 @@
+"""The media host: a different origin serving attachment bytes behind signed, expiring URLs.
+
+Like api.media.atlassian.com, it trusts only the signature in the URL. A request that carries an
+`Authorization` header is refused and counted: the client leaked a token to a host it must not reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from .dataset import blob_bytes
+
+CHUNK = 64 * 1024
+Resolver = Callable[[str, str, int], tuple[str, int] | None]  # (product, id, version) -> (seed, size)
+
+
+class MediaSigner:
+    def __init__(self, media_url: str, ttl_s: float) -> None:
+        self.media_url, self.ttl_s = media_url, ttl_s
+        self.secret = secrets.token_bytes(32)
+
+    def signature(self, key: str, expires: int) -> str:
+        return hmac.new(self.secret, f"{key}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, product: str, item_id: str, version: int, name: str) -> str:
+        key = f"{product}-{item_id}-{version}"
+        expires = int(time.time() + self.ttl_s)
+        query = urlencode({"client": "sim", "token": self.signature(key, expires), "expires": expires,
+                           "name": name, "dl": "true"})  # fmt: skip
+        return f"{self.media_url}/file/{quote(key)}/binary?{query}"
+
+
+class MediaHost:
+    def __init__(self, signer: MediaSigner, resolve: Resolver, bytes_per_s: float, counters) -> None:
+        self.signer, self.resolve, self.bytes_per_s, self.counters = signer, resolve, bytes_per_s, counters
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        if "Authorization" in request.headers:
+            self.counters["media.authorization_refused"] += 1
+            return web.json_response({"error": "Authorization header is not accepted on this host"}, status=400)
+        key = request.match_info["key"]
+        expires = request.query.get("expires", "")
+        token = request.query.get("token", "")
+        if not expires.isdigit() or not hmac.compare_digest(token, self.signer.signature(key, int(expires))):
+            return web.json_response({"error": "invalid signature"}, status=403)
+        if int(expires) < time.time():
+            return web.json_response({"error": "URL expired"}, status=403)
+        product, item_id, version = key.split("-", 2)
+        found = self.resolve(product, item_id, int(version))
+        if found is None:
+            return web.json_response({"error": "not found"}, status=404)
+        return await self.stream(request, blob_bytes(*found))
+
+    async def stream(self, request: web.Request, data: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = len(data)
+        await response.prepare(request)
+        for start in range(0, len(data), CHUNK):
+            await response.write(data[start : start + CHUNK])
+            if self.bytes_per_s:
+                await asyncio.sleep(CHUNK / self.bytes_per_s)
+        await response.write_eof()
+        return response
