@@ -6,6 +6,7 @@ tests/test_conformance.py checks this table against ../shared/atlassian-openapi,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 JIRA_WORK = ("read:jira-work",)
@@ -109,3 +110,18 @@ OPERATIONS: tuple[Operation, ...] = (
 
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
 ALL_READ_SCOPES: frozenset[str] = frozenset(s for op in OPERATIONS for scopes in op.scope_sets for s in scopes)
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+
+
+PATTERNS = [(op, _pattern(op.path)) for op in OPERATIONS]
+
+
+def operation_for(product: str, method: str, path: str) -> Operation | None:
+    """The operation a request path (from the product root, e.g. /wiki/api/v2/pages/1) belongs to."""
+    for op, pattern in PATTERNS:
+        if op.product == product and op.method == method and pattern.match(path):
+            return op
+    return None

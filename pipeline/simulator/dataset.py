@@ -43,10 +43,7 @@ SCALES: dict[str, Scale] = {
     "large": Scale(50, 2_000, 100, 20, 10_000, 0.1),
 }
 
-WORDS = (
-    "apollo borealis cirrus delta ember fjord granite harbor indigo juniper kestrel lumen meridian "
-    "nimbus onyx prairie quartz riverbend sierra tundra umber vertex willow xenon yonder zephyr"
-).split()
+WORDS = ["apollo", "borealis", "cirrus", "delta", "ember", "fjord", "granite", "harbor", "indigo", "juniper", "kestrel", "lumen", "meridian", "nimbus", "onyx", "prairie", "quartz", "riverbend", "sierra", "tundra", "umber", "vertex", "willow", "xenon", "yonder", "zephyr"]
 PEOPLE = [f"5b10ac8d82e05b22cc7d{n:04x}" for n in range(12)]
 LABEL_NAMES = [
     "howto", "runbook", "architecture", "release-notes", "incident", "onboarding", "meeting-notes",

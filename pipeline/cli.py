@@ -1,0 +1,194 @@
+"""The command line: parse, build Settings, call the runner, the report or the simulator. Nothing else.
+
+Exit status: 0 everything asked for was synced; 2 partly synced (the failures are named); 1 nothing was
+synced (bad settings, credentials refused, site unreachable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import load_settings
+from .errors import PipelineError
+from .progress import MODES, Progress
+from .report import FORMATS, render, summarize
+from .runner import SyncResult, sync
+from .simulator.dataset import SCALES
+from .simulator.gatekeeper import SimConfig
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def run_async(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except PipelineError as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        click.echo("interrupted: what was committed is kept; run again to continue", err=True)
+        sys.exit(130)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="atlassian-to-sqlite")
+def main() -> None:
+    """Copy a whole Atlassian Cloud site (Confluence and Jira) into SQLite, through api.atlassian.com."""
+
+
+@main.command("sync")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML settings (default configs/atlassian.toml when present).")
+@click.option("--db", type=click.Path(path_type=Path), help="SQLite file [data/atlassian.db].")
+@click.option("--attachments-dir", type=click.Path(path_type=Path), help="Folder for attachment bytes [data/attachments].")
+@click.option("--site", help="acme, acme.atlassian.net or https://acme.atlassian.net (the cloudId is looked up).")
+@click.option("--cloud-id", help="The site's cloudId, instead of --site.")
+@click.option("--gateway", help="API gateway [https://api.atlassian.com].")
+@click.option("--only", type=click.Choice(["confluence", "jira"]), help="Sync one product only.")
+@click.option("--spaces", help="Confluence space keys, comma-separated (default: all).")
+@click.option("--projects", help="Jira project keys, comma-separated (default: all).")
+@click.option("--no-attachments", is_flag=True, default=None, help="Keep attachment metadata, skip the bytes.")
+@click.option("--full", is_flag=True, default=None, help="Ignore saved state and list everything again.")
+@click.option("--concurrency", type=int, help="Most requests at once per endpoint family [8].")
+@click.option("--progress", "progress_mode", type=click.Choice(MODES), default="auto", show_default=True)
+def sync_command(config_path: Path | None, no_attachments: bool | None, only: str | None, progress_mode: str,
+                 **flags: Any) -> None:  # fmt: skip
+    """Copy the site into the database (incremental after the first run)."""
+    flags["attachments"] = False if no_attachments else None
+    flags["products"] = only
+    try:
+        settings = load_settings(flags, config_path)
+    except PipelineError as error:
+        fail(str(error))
+    result = run_async(sync(settings, progress=Progress(progress_mode)))
+    report_result(result)
+    sys.exit(result.exit_code)
+
+
+def report_result(result: SyncResult) -> None:
+    stats = result.stats
+    rows = sum(c["inserted"] + c["updated"] for c in result.counts.values())
+    click.echo(f"sync run #{result.run_id}: {result.status}; {stats.get('requests', 0):,} requests "
+               f"({stats.get('retries', 0):,} retries, {stats.get('rate_limited', 0):,} x 429), {rows:,} rows written, "
+               f"{stats.get('downloads', 0):,} attachments ({stats.get('bytes_downloaded', 0):,} bytes)")  # fmt: skip
+    for error in result.errors:
+        click.echo(f"  failed: {error.stream}: {error.message}", err=True)
+
+
+@main.command("cloud-id")
+@click.argument("site")
+def cloud_id_command(site: str) -> None:
+    """Print the cloudId of SITE (from SITE/_edge/tenant_info; no credentials needed)."""
+    import aiohttp
+
+    from .tenant import discover_cloud_id
+
+    async def lookup() -> str:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            return await discover_cloud_id(session, site)
+
+    click.echo(run_async(lookup()))
+
+
+@main.command("report")
+@click.option("--db", type=click.Path(path_type=Path), default=Path("data/atlassian.db"), show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+def report_command(db: Path, fmt: str) -> None:
+    """Summarize what is in the store and what the last runs did."""
+    try:
+        click.echo(render(summarize(db), fmt))
+    except PipelineError as error:
+        fail(str(error))
+
+
+def sim_options(function):
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True),
+        click.option("--seed", type=int, default=1, show_default=True),
+        click.option("--scale", type=click.Choice(list(SCALES)), default="small", show_default=True),
+        click.option("--latency-ms", type=float, default=0.0, show_default=True),
+        click.option("--jitter-ms", type=float, default=0.0, show_default=True),
+        click.option("--rate-limit", type=float, default=0.0, help="Requests/s per endpoint family (0: off)."),
+        click.option("--burst", type=int, default=0, help="Token bucket size (0: twice the rate)."),
+        click.option("--faults", type=float, default=0.0, help="Share of requests answered by a fault (0-1)."),
+        click.option("--token-lifetime", type=float, default=3600.0, show_default=True, help="OAuth token seconds."),
+        click.option("--time-zone", default="America/Los_Angeles", show_default=True, help="The account's zone."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def sim_config(options: dict[str, Any]) -> SimConfig:
+    return SimConfig(seed=options["seed"], scale=options["scale"], latency_ms=options["latency_ms"],
+                     jitter_ms=options["jitter_ms"], rate_limit=options["rate_limit"], burst=options["burst"],
+                     faults=options["faults"], token_lifetime_s=options["token_lifetime"],
+                     time_zone=options["time_zone"])  # fmt: skip
+
+
+@main.command("simulate")
+@click.option("--port", type=int, default=8089, show_default=True, help="Gateway port; site, media and auth use the next three.")
+@click.option("--token", help="Accept this string as a token with every read scope (default: a random one).")
+@sim_options
+def simulate_command(port: int, token: str | None, host: str, **options: Any) -> None:
+    """Run the built-in fake Atlassian Cloud on loopback until interrupted."""
+    from .simulator.server import Simulator
+
+    async def serve() -> None:
+        async with Simulator(sim_config(options), host=host, port=port, token=token) as sim:
+            sim.tokens.add_client("sim-client", "sim-secret")
+            click.echo(f"site      {sim.site_url}\ngateway   {sim.gateway_url}\nmedia     {sim.media_url}\n"
+                       f"auth      {sim.auth_url}\ncloudId   {sim.cloud_id}\ntoken     {sim.token}\n"
+                       "oauth     client id sim-client, secret sim-secret\n\nTry:\n"
+                       f"  export ATLASSIAN_TOKEN={sim.token}\n"
+                       f"  atlassian-to-sqlite sync --site {sim.site_url} --gateway {sim.gateway_url}")  # fmt: skip
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command("demo")
+@click.option("--db", type=click.Path(path_type=Path), default=Path("data/demo.db"), show_default=True)
+@click.option("--attachments-dir", type=click.Path(path_type=Path), default=Path("data/demo-attachments"), show_default=True)
+@click.option("--fresh/--keep", default=True, show_default=True, help="Start from an empty database.")
+@click.option("--progress", "progress_mode", type=click.Choice(MODES), default="auto", show_default=True)
+def demo_command(db: Path, attachments_dir: Path, fresh: bool, progress_mode: str) -> None:
+    """Start the fake cloud (latency, rate limits, faults), sync it, and print the report. No credentials."""
+    from .simulator.server import Simulator
+
+    if fresh:
+        for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(attachments_dir, ignore_errors=True)
+    config = SimConfig(scale="small", latency_ms=15, jitter_ms=25, rate_limit=60, faults=0.01)
+
+    async def demo() -> SyncResult:
+        async with Simulator(config) as sim:
+            click.echo(f"fake Atlassian Cloud: site {sim.site_url}, gateway {sim.gateway_url} "
+                       f"(small scale, ~27 ms latency, 60 req/s per endpoint family, 1% faults)")  # fmt: skip
+            settings = load_settings({"site": sim.site_url, "gateway": sim.gateway_url, "auth_url": sim.auth_url,
+                                      "db": db, "attachments_dir": attachments_dir}, environ={},
+                                     default_config=False)  # fmt: skip
+            environ = {**os.environ, "ATLASSIAN_TOKEN": sim.token}
+            for key in ("ATLASSIAN_EMAIL", "ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET"):
+                environ.pop(key, None)
+            return await sync(settings, environ, Progress(progress_mode))
+
+    result = run_async(demo())
+    report_result(result)
+    click.echo("")
+    click.echo(render(summarize(db), "text"))
+    click.echo(f"\nBrowse it: sqlite3 {db}   (or: datasette {db})")
+    sys.exit(result.exit_code)

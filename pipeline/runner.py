@@ -1,0 +1,178 @@
+"""The sync: producers -> bounded streams -> workers -> one writer.
+
+    sources (one task per listing chain) --Batch--> writes (bounded) --> writer thread (SQLite, WAL)
+                \\--DownloadJob--> downloads (bounded) --> download workers --Batch(sha256)--/
+
+Bounded streams give backpressure: if SQLite or the disk is slower than the network, fetching waits
+instead of piling rows up in memory. Every stream's failure is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from .auth import Credentials
+from .blobs import BlobStore
+from .config import Settings
+from .context import DownloadJob, StreamError, SyncContext
+from .errors import ConfigError, PipelineError
+from .http import GatewayClient
+from .progress import Progress
+from .sources import confluence, jira
+from .store import Batch, Store
+from .tenant import check_cloud_id, discover_cloud_id
+
+WRITE_BUFFER = 64
+DOWNLOAD_BUFFER = 512
+
+
+@dataclass
+class SyncResult:
+    run_id: int
+    status: str  # ok | partial | failed
+    errors: list[StreamError] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "partial": 2, "failed": 1}[self.status]
+
+
+async def resolve_cloud_id(settings: Settings) -> str:
+    if settings.cloud_id:
+        return check_cloud_id(settings.cloud_id)
+    if not settings.site:
+        raise ConfigError("say which site to sync: --site acme.atlassian.net (or --cloud-id)")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        return await discover_cloud_id(session, settings.site)
+
+
+def prepare_blobs(settings: Settings) -> BlobStore:
+    blobs = BlobStore(settings.attachments_dir)
+    try:
+        blobs.prepare()
+        probe = blobs.partial / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write attachments to {settings.attachments_dir} ({error.strerror}): choose a writable folder "
+            "with --attachments-dir, or skip bytes with --no-attachments"
+        ) from None
+    return blobs
+
+
+async def sync(settings: Settings, environ: Mapping[str, str] | None = None,
+               progress: Progress | None = None) -> SyncResult:  # fmt: skip
+    """Run one sync. Bad settings raise ConfigError before any request or write."""
+    credentials = Credentials.from_env(os.environ if environ is None else environ)
+    progress = progress or Progress("quiet")
+    store = Store(settings.db).open()
+    try:
+        store.lock()
+        blobs = prepare_blobs(settings)
+        cloud_id = await resolve_cloud_id(settings)
+        return await _run(settings, credentials, cloud_id, store, blobs, progress)
+    finally:
+        store.close()
+
+
+async def _run(settings: Settings, credentials: Credentials, cloud_id: str, store: Store, blobs: BlobStore,
+               progress: Progress) -> SyncResult:  # fmt: skip
+    options = {k: str(v) for k, v in asdict(settings).items()} | {"cloud_id": cloud_id}
+    run_id = store.start_run(options)
+    status, errors = "failed", []
+    async with GatewayClient(settings, credentials, cloud_id, settings.site) as client:
+        progress.stats_source = lambda: asdict(client.stats)
+        try:
+            errors = await _pipeline(settings, client, store, blobs, progress)
+            status = "partial" if errors else "ok"
+        except PipelineError as error:
+            errors = [StreamError("sync", str(error))]
+            raise
+        finally:
+            stats = {k: v for k, v in asdict(client.stats).items() if isinstance(v, int)}
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(store.finish_run, run_id, status, stats, [asdict(e) for e in errors])
+    counts = {t: {"inserted": store.counts.inserted[t], "updated": store.counts.updated[t]}
+              for t in set(store.counts.inserted) | set(store.counts.updated)}  # fmt: skip
+    return SyncResult(run_id, status, errors, stats, counts)
+
+
+async def _pipeline(settings: Settings, client: GatewayClient, store: Store, blobs: BlobStore,
+                    progress: Progress) -> list[StreamError]:  # fmt: skip
+    write_send, write_receive = anyio.create_memory_object_stream[Batch](WRITE_BUFFER)
+    download_send, download_receive = anyio.create_memory_object_stream[DownloadJob](DOWNLOAD_BUFFER)
+    ctx = SyncContext(settings, client, store, blobs, write_send, download_send, progress)
+    try:
+        await _run_tasks(ctx, settings, store, progress, write_send, write_receive, download_send, download_receive)
+    except BaseExceptionGroup as group:
+        raise first_pipeline_error(group) or group from None
+    return ctx.errors
+
+
+def first_pipeline_error(group: BaseExceptionGroup) -> PipelineError | None:
+    """Task groups wrap errors; a user should see the one that explains what to do."""
+    for error in group.exceptions:
+        if isinstance(error, PipelineError):
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            found = first_pipeline_error(error)
+            if found:
+                return found
+    return None
+
+
+async def _run_tasks(ctx, settings, store, progress, write_send, write_receive, download_send, download_receive):
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(writer, store, write_receive)
+        ticker = anyio.CancelScope()
+        outer.start_soon(_tick, progress, ticker)
+        async with write_send, anyio.create_task_group() as work:
+            for _ in range(max(2, settings.concurrency)):
+                work.start_soon(download_worker, ctx, download_receive.clone())
+            download_receive.close()
+            async with download_send, anyio.create_task_group() as sources:
+                if settings.wants("confluence"):
+                    sources.start_soon(ctx.guarded, "confluence", confluence.sync, ctx)
+                if settings.wants("jira"):
+                    sources.start_soon(ctx.guarded, "jira", jira.sync, ctx)
+        ticker.cancel()
+
+
+async def _tick(progress: Progress, scope: anyio.CancelScope) -> None:
+    with scope:
+        await progress.run()
+
+
+async def writer(store: Store, receive: MemoryObjectReceiveStream[Batch]) -> None:
+    """The single writer: one transaction per batch, in a worker thread so fetching goes on meanwhile."""
+    async with receive:
+        async for batch in receive:
+            if batch.rows or batch.state:
+                await anyio.to_thread.run_sync(store.write, batch)
+            if batch.done is not None:
+                batch.done.set()
+
+
+async def download_worker(ctx: SyncContext, receive: MemoryObjectReceiveStream[DownloadJob]) -> None:
+    async with receive:
+        async for job in receive:
+            await ctx.guarded(f"{job.product} {job.label}", download, ctx, job)
+
+
+async def download(ctx: SyncContext, job: DownloadJob) -> None:
+    stored = await ctx.client.download(job.product, job.path, ctx.blobs.writer(), job.size)
+    row: dict[str, Any] = {"id": job.item_id, "sha256": stored.sha256}
+    if job.table == "confluence_attachments":
+        row["sha256_version"] = job.version
+    ctx.progress.advance("attachment bytes stored" if stored.new else "attachment bytes already stored")
+    await ctx.emit(Batch(job.table, [row], update_only=True))

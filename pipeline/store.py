@@ -1,0 +1,273 @@
+"""The SQLite store: schema, the single writer, checkpoints, run history, and a lock.
+
+One connection writes (from one worker thread, so the event loop keeps fetching meanwhile). Each batch
+of rows and the checkpoint that covers it commit in one transaction, in WAL mode: a crash at any
+moment leaves either both or neither. A lock file keeps a second sync off the same database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .errors import ConfigError, DiskFull
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS confluence_spaces (
+    id TEXT PRIMARY KEY, key TEXT, name TEXT, type TEXT, status TEXT, homepage_id TEXT, created_at TEXT,
+    raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS confluence_pages (
+    id TEXT PRIMARY KEY, space_id TEXT REFERENCES confluence_spaces(id), parent_id TEXT, title TEXT, status TEXT,
+    version INTEGER, created_at TEXT, updated_at TEXT, author_id TEXT, body_storage TEXT, raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS confluence_blogposts (
+    id TEXT PRIMARY KEY, space_id TEXT REFERENCES confluence_spaces(id), title TEXT, status TEXT, version INTEGER,
+    created_at TEXT, updated_at TEXT, author_id TEXT, body_storage TEXT, raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS confluence_comments (
+    id TEXT PRIMARY KEY, container_id TEXT, container_type TEXT, parent_comment_id TEXT, kind TEXT, status TEXT,
+    version INTEGER, updated_at TEXT, author_id TEXT, body_storage TEXT, raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS confluence_attachments (
+    id TEXT PRIMARY KEY, container_id TEXT, container_type TEXT, title TEXT, media_type TEXT, file_size INTEGER,
+    version INTEGER, created_at TEXT, file_id TEXT, sha256 TEXT, sha256_version INTEGER, raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS confluence_labels (id TEXT PRIMARY KEY, name TEXT, prefix TEXT, raw TEXT);
+CREATE TABLE IF NOT EXISTS confluence_content_labels (
+    content_id TEXT, label_id TEXT REFERENCES confluence_labels(id), content_type TEXT,
+    PRIMARY KEY (content_id, label_id));
+CREATE TABLE IF NOT EXISTS jira_projects (
+    id TEXT PRIMARY KEY, key TEXT, name TEXT, project_type TEXT, raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_fields (id TEXT PRIMARY KEY, name TEXT, custom INTEGER, raw TEXT);
+CREATE TABLE IF NOT EXISTS jira_issues (
+    id TEXT PRIMARY KEY, key TEXT, project_id TEXT REFERENCES jira_projects(id), summary TEXT, status TEXT,
+    issue_type TEXT, created TEXT, updated TEXT, fields TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_comments (
+    id TEXT PRIMARY KEY, issue_id TEXT REFERENCES jira_issues(id), author_id TEXT, created TEXT, updated TEXT,
+    body TEXT, raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_attachments (
+    id TEXT PRIMARY KEY, issue_id TEXT REFERENCES jira_issues(id), filename TEXT, mime_type TEXT, size INTEGER,
+    created TEXT, sha256 TEXT, raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_worklogs (
+    id TEXT PRIMARY KEY, issue_id TEXT REFERENCES jira_issues(id), started TEXT, time_spent_seconds INTEGER,
+    updated TEXT, raw TEXT, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_changelogs (
+    id TEXT PRIMARY KEY, issue_id TEXT REFERENCES jira_issues(id), created TEXT, raw TEXT);
+CREATE TABLE IF NOT EXISTS sync_state (stream TEXT PRIMARY KEY, value TEXT, updated_at TEXT);
+CREATE TABLE IF NOT EXISTS sync_runs (
+    id INTEGER PRIMARY KEY, started_at TEXT, finished_at TEXT, status TEXT, requests INTEGER DEFAULT 0,
+    retries INTEGER DEFAULT 0, rate_limited INTEGER DEFAULT 0, rows_written INTEGER DEFAULT 0,
+    bytes_downloaded INTEGER DEFAULT 0, downloads INTEGER DEFAULT 0, errors TEXT, counts TEXT, options TEXT);
+CREATE INDEX IF NOT EXISTS idx_pages_space ON confluence_pages(space_id);
+CREATE INDEX IF NOT EXISTS idx_pages_parent ON confluence_pages(parent_id);
+CREATE INDEX IF NOT EXISTS idx_blogposts_space ON confluence_blogposts(space_id);
+CREATE INDEX IF NOT EXISTS idx_comments_container ON confluence_comments(container_id);
+CREATE INDEX IF NOT EXISTS idx_attachments_container ON confluence_attachments(container_id);
+CREATE INDEX IF NOT EXISTS idx_attachments_sha ON confluence_attachments(sha256);
+CREATE INDEX IF NOT EXISTS idx_issues_project ON jira_issues(project_id);
+CREATE INDEX IF NOT EXISTS idx_issues_updated ON jira_issues(updated);
+CREATE INDEX IF NOT EXISTS idx_jira_comments_issue ON jira_comments(issue_id);
+CREATE INDEX IF NOT EXISTS idx_jira_attachments_issue ON jira_attachments(issue_id);
+CREATE INDEX IF NOT EXISTS idx_jira_worklogs_issue ON jira_worklogs(issue_id);
+CREATE INDEX IF NOT EXISTS idx_jira_changelogs_issue ON jira_changelogs(issue_id);
+"""
+CONTENT_TABLES = (
+    "confluence_spaces", "confluence_pages", "confluence_blogposts", "confluence_comments", "confluence_attachments",
+    "jira_projects", "jira_issues", "jira_comments", "jira_attachments", "jira_worklogs",
+)  # fmt: skip
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@dataclass
+class Batch:
+    """Rows for one table and the checkpoints they complete, committed together."""
+
+    table: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, str | None] = field(default_factory=dict)
+    keep: tuple[str, ...] = ()  # columns an upsert must not overwrite (e.g. a downloaded sha256)
+    update_only: bool = False  # UPDATE existing rows by id (e.g. set sha256) rather than upsert
+    done: Any = None  # an anyio.Event the writer sets once this batch is committed (a flush barrier)
+
+
+@dataclass
+class WriteCounts:
+    inserted: Counter = field(default_factory=Counter)
+    updated: Counter = field(default_factory=Counter)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+        self.counts = WriteCounts()
+        self._lock_handle = None
+        self._columns: dict[str, list[str]] = {}
+
+    # -- opening --------------------------------------------------------------------------------
+    def open(self) -> Store:
+        """Create or open the database, refusing early (before any request) if it cannot be written."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(SCHEMA)
+        except (sqlite3.OperationalError, OSError) as error:
+            raise ConfigError(
+                f"cannot write the database at {self.path} ({error}): choose a writable path with --db"
+            ) from None
+        return self
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        self.unlock()
+
+    def lock(self) -> None:
+        """Hold an exclusive lock for the whole sync; a second sync gets a clear refusal."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held until unlock()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ConfigError(
+                f"another sync is already writing {self.path}: wait for it to finish (or stop it) and run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_handle = handle
+
+    def unlock(self) -> None:
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    # -- writing --------------------------------------------------------------------------------
+    def columns(self, table: str) -> list[str]:
+        if table not in self._columns:
+            self._columns[table] = [row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")]
+        return self._columns[table]
+
+    def write(self, batch: Batch) -> None:
+        """Apply one batch and its checkpoints in a single transaction (called from the writer thread)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            if batch.rows:
+                (self._update if batch.update_only else self._upsert)(batch)
+            stamp = now_iso()
+            for stream, value in batch.state.items():
+                if value is None:
+                    self.conn.execute("DELETE FROM sync_state WHERE stream = ?", (stream,))
+                else:
+                    self.conn.execute(
+                        "INSERT INTO sync_state(stream, value, updated_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT(stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                        (stream, value, stamp),
+                    )
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if "full" in str(error).lower():
+                raise DiskFull(
+                    f"the disk holding {self.path} is full: free some space and run again; "
+                    "everything committed so far is kept"
+                ) from None
+            raise
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def _upsert(self, batch: Batch) -> None:
+        table = batch.table
+        known = self.columns(table)
+        cols = [c for c in batch.rows[0] if c in known]
+        ids = [row["id"] for row in batch.rows] if "id" in cols else []
+        existing = self._existing(table, ids)
+        changeable = [c for c in cols if c not in ("id", *batch.keep)]
+        if "deleted_at" in known and "deleted_at" not in cols:
+            changeable.append("deleted_at")  # a row seen again is no longer deleted
+        assignments = ", ".join(f"{c} = excluded.{c}" if c in cols else f"{c} = NULL" for c in changeable)
+        differs = " OR ".join(f"{table}.{c} IS NOT excluded.{c}" for c in cols if c != "id")
+        if "deleted_at" in changeable and "deleted_at" not in cols:
+            differs += f" OR {table}.deleted_at IS NOT NULL"
+        conflict = "id" if "id" in cols else ", ".join(cols[:2])
+        sql = (
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT({conflict}) DO " + (f"UPDATE SET {assignments} WHERE {differs}" if changeable else "NOTHING")
+        )
+        before = self.conn.total_changes
+        self.conn.executemany(sql, [tuple(row.get(c) for c in cols) for row in batch.rows])
+        changed = self.conn.total_changes - before
+        inserted = len({*ids} - existing) if ids else changed
+        self.counts.inserted[table] += inserted
+        self.counts.updated[table] += max(0, changed - inserted)
+
+    def _existing(self, table: str, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(r[0] for r in self.conn.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk))
+        return found
+
+    def _update(self, batch: Batch) -> None:
+        cols = [c for c in batch.rows[0] if c != "id"]
+        sql = f"UPDATE {batch.table} SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?"
+        self.conn.executemany(sql, [(*(row[c] for c in cols), row["id"]) for row in batch.rows])
+
+    # -- reading --------------------------------------------------------------------------------
+    def reader(self) -> sqlite3.Connection:
+        """A separate read-only connection: reads from the event loop never touch the writer's."""
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+
+    def state(self, stream: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM sync_state WHERE stream = ?", (stream,)).fetchone()
+        return row[0] if row else None
+
+    def scalar(self, sql: str, params: tuple = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    # -- runs -----------------------------------------------------------------------------------
+    def start_run(self, options: dict[str, Any]) -> int:
+        self.conn.execute("BEGIN IMMEDIATE")
+        cursor = self.conn.execute(
+            "INSERT INTO sync_runs(started_at, status, options) VALUES (?, 'running', ?)", (now_iso(), dumps(options))
+        )
+        self.conn.execute("COMMIT")
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, stats: dict[str, int], errors: list[dict[str, str]]) -> None:
+        counts = {
+            table: {"inserted": self.counts.inserted[table], "updated": self.counts.updated[table]}
+            for table in sorted(set(self.counts.inserted) | set(self.counts.updated))
+        }
+        rows = sum(self.counts.inserted.values()) + sum(self.counts.updated.values())
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(
+            "UPDATE sync_runs SET finished_at = ?, status = ?, requests = ?, retries = ?, rate_limited = ?, "
+            "rows_written = ?, bytes_downloaded = ?, downloads = ?, errors = ?, counts = ? WHERE id = ?",
+            (now_iso(), status, stats.get("requests", 0), stats.get("retries", 0), stats.get("rate_limited", 0),
+             rows, stats.get("bytes_downloaded", 0), stats.get("downloads", 0), dumps(errors), dumps(counts), run_id),
+        )  # fmt: skip
+        self.conn.execute("COMMIT")
+
