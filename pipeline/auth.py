@@ -101,8 +101,11 @@ class Authenticator:
             if self._access is not stale:
                 return  # another request renewed it while this one waited
             creds = self.credentials
-            body = {"grant_type": "client_credentials", "client_id": creds.client_id,
-                    "client_secret": creds.client_secret.reveal()}  # fmt: skip
+            body = {
+                "grant_type": "client_credentials",
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret.reveal(),
+            }
             try:
                 async with session.post(f"{self.auth_url}/oauth/token", json=body) as response:
                     data = await response.json(content_type=None) if response.status < 500 else {}

@@ -47,9 +47,16 @@ def main() -> None:
 
 
 @main.command("sync")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML settings (default configs/atlassian.toml when present).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="TOML settings (default configs/atlassian.toml when present).",
+)
 @click.option("--db", type=click.Path(path_type=Path), help="SQLite file [data/atlassian.db].")
-@click.option("--attachments-dir", type=click.Path(path_type=Path), help="Folder for attachment bytes [data/attachments].")
+@click.option(
+    "--attachments-dir", type=click.Path(path_type=Path), help="Folder for attachment bytes [data/attachments]."
+)
 @click.option("--site", help="acme, acme.atlassian.net or https://acme.atlassian.net (the cloudId is looked up).")
 @click.option("--cloud-id", help="The site's cloudId, instead of --site.")
 @click.option("--gateway", help="API gateway [https://api.atlassian.com].")
@@ -60,8 +67,9 @@ def main() -> None:
 @click.option("--full", is_flag=True, default=None, help="Ignore saved state and list everything again.")
 @click.option("--concurrency", type=int, help="Most requests at once per endpoint family [8].")
 @click.option("--progress", "progress_mode", type=click.Choice(MODES), default="auto", show_default=True)
-def sync_command(config_path: Path | None, no_attachments: bool | None, only: str | None, progress_mode: str,
-                 **flags: Any) -> None:  # fmt: skip
+def sync_command(
+    config_path: Path | None, no_attachments: bool | None, only: str | None, progress_mode: str, **flags: Any
+) -> None:
     """Copy the site into the database (incremental after the first run)."""
     flags["attachments"] = False if no_attachments else None
     flags["products"] = only
@@ -77,9 +85,11 @@ def sync_command(config_path: Path | None, no_attachments: bool | None, only: st
 def report_result(result: SyncResult) -> None:
     stats = result.stats
     rows = sum(c["inserted"] + c["updated"] for c in result.counts.values())
-    click.echo(f"sync run #{result.run_id}: {result.status}; {stats.get('requests', 0):,} requests "
-               f"({stats.get('retries', 0):,} retries, {stats.get('rate_limited', 0):,} x 429), {rows:,} rows written, "
-               f"{stats.get('downloads', 0):,} attachments ({stats.get('bytes_downloaded', 0):,} bytes)")  # fmt: skip
+    click.echo(
+        f"sync run #{result.run_id}: {result.status}; {stats.get('requests', 0):,} requests "
+        f"({stats.get('retries', 0):,} retries, {stats.get('rate_limited', 0):,} x 429), {rows:,} rows written, "
+        f"{stats.get('downloads', 0):,} attachments ({stats.get('bytes_downloaded', 0):,} bytes)"
+    )
     for error in result.errors:
         click.echo(f"  failed: {error.stream}: {error.message}", err=True)
 
@@ -129,14 +139,23 @@ def sim_options(function):
 
 
 def sim_config(options: dict[str, Any]) -> SimConfig:
-    return SimConfig(seed=options["seed"], scale=options["scale"], latency_ms=options["latency_ms"],
-                     jitter_ms=options["jitter_ms"], rate_limit=options["rate_limit"], burst=options["burst"],
-                     faults=options["faults"], token_lifetime_s=options["token_lifetime"],
-                     time_zone=options["time_zone"])  # fmt: skip
+    return SimConfig(
+        seed=options["seed"],
+        scale=options["scale"],
+        latency_ms=options["latency_ms"],
+        jitter_ms=options["jitter_ms"],
+        rate_limit=options["rate_limit"],
+        burst=options["burst"],
+        faults=options["faults"],
+        token_lifetime_s=options["token_lifetime"],
+        time_zone=options["time_zone"],
+    )
 
 
 @main.command("simulate")
-@click.option("--port", type=int, default=8089, show_default=True, help="Gateway port; site, media and auth use the next three.")
+@click.option(
+    "--port", type=int, default=8089, show_default=True, help="Gateway port; site, media and auth use the next three."
+)
 @click.option("--token", help="Accept this string as a token with every read scope (default: a random one).")
 @sim_options
 def simulate_command(port: int, token: str | None, host: str, **options: Any) -> None:
@@ -146,11 +165,13 @@ def simulate_command(port: int, token: str | None, host: str, **options: Any) ->
     async def serve() -> None:
         async with Simulator(sim_config(options), host=host, port=port, token=token) as sim:
             sim.tokens.add_client("sim-client", "sim-secret")
-            click.echo(f"site      {sim.site_url}\ngateway   {sim.gateway_url}\nmedia     {sim.media_url}\n"
-                       f"auth      {sim.auth_url}\ncloudId   {sim.cloud_id}\ntoken     {sim.token}\n"
-                       "oauth     client id sim-client, secret sim-secret\n\nTry:\n"
-                       f"  export ATLASSIAN_TOKEN={sim.token}\n"
-                       f"  atlassian-to-sqlite sync --site {sim.site_url} --gateway {sim.gateway_url}")  # fmt: skip
+            click.echo(
+                f"site      {sim.site_url}\ngateway   {sim.gateway_url}\nmedia     {sim.media_url}\n"
+                f"auth      {sim.auth_url}\ncloudId   {sim.cloud_id}\ntoken     {sim.token}\n"
+                "oauth     client id sim-client, secret sim-secret\n\nTry:\n"
+                f"  export ATLASSIAN_TOKEN={sim.token}\n"
+                f"  atlassian-to-sqlite sync --site {sim.site_url} --gateway {sim.gateway_url}"
+            )
             await asyncio.Event().wait()
 
     try:
@@ -161,7 +182,9 @@ def simulate_command(port: int, token: str | None, host: str, **options: Any) ->
 
 @main.command("demo")
 @click.option("--db", type=click.Path(path_type=Path), default=Path("data/demo.db"), show_default=True)
-@click.option("--attachments-dir", type=click.Path(path_type=Path), default=Path("data/demo-attachments"), show_default=True)
+@click.option(
+    "--attachments-dir", type=click.Path(path_type=Path), default=Path("data/demo-attachments"), show_default=True
+)
 @click.option("--fresh/--keep", default=True, show_default=True, help="Start from an empty database.")
 @click.option("--progress", "progress_mode", type=click.Choice(MODES), default="auto", show_default=True)
 def demo_command(db: Path, attachments_dir: Path, fresh: bool, progress_mode: str) -> None:
@@ -176,11 +199,21 @@ def demo_command(db: Path, attachments_dir: Path, fresh: bool, progress_mode: st
 
     async def demo() -> SyncResult:
         async with Simulator(config) as sim:
-            click.echo(f"fake Atlassian Cloud: site {sim.site_url}, gateway {sim.gateway_url} "
-                       f"(small scale, ~27 ms latency, 60 req/s per endpoint family, 1% faults)")  # fmt: skip
-            settings = load_settings({"site": sim.site_url, "gateway": sim.gateway_url, "auth_url": sim.auth_url,
-                                      "db": db, "attachments_dir": attachments_dir}, environ={},
-                                     default_config=False)  # fmt: skip
+            click.echo(
+                f"fake Atlassian Cloud: site {sim.site_url}, gateway {sim.gateway_url} "
+                f"(small scale, ~27 ms latency, 60 req/s per endpoint family, 1% faults)"
+            )
+            settings = load_settings(
+                {
+                    "site": sim.site_url,
+                    "gateway": sim.gateway_url,
+                    "auth_url": sim.auth_url,
+                    "db": db,
+                    "attachments_dir": attachments_dir,
+                },
+                environ={},
+                default_config=False,
+            )
             environ = {**os.environ, "ATLASSIAN_TOKEN": sim.token}
             for key in ("ATLASSIAN_EMAIL", "ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET"):
                 environ.pop(key, None)

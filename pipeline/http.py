@@ -115,8 +115,9 @@ class GatewayClient:
     async def post(self, product: str, path: str, body: Any) -> ApiResponse:
         return await self._request(product, "POST", self.url(product, path), body=orjson.dumps(body))
 
-    async def _request(self, product: str, method: str, url: str, *, params: dict | None = None,
-                       body: bytes | None = None) -> ApiResponse:  # fmt: skip
+    async def _request(
+        self, product: str, method: str, url: str, *, params: dict | None = None, body: bytes | None = None
+    ) -> ApiResponse:
         family = self._family(product, method, url)
         renewed = False
         for attempt in range(self.settings.max_retries + 1):
@@ -139,23 +140,26 @@ class GatewayClient:
             await anyio.sleep(self.backoff.delay(attempt, outcome.retry_after))
         raise AssertionError("unreachable")
 
-    async def _attempt(self, product: str, method: str, url: str, family: str, params: dict | None,
-                       body: bytes | None) -> ApiResponse | Retry | Renew:  # fmt: skip
+    async def _attempt(
+        self, product: str, method: str, url: str, family: str, params: dict | None, body: bytes | None
+    ) -> ApiResponse | Retry | Renew:
         headers = {"Authorization": await self.auth.header(self.session), "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         self.stats.requests += 1
         self.stats.by_family[family] += 1
         try:
-            async with self.session.request(method, url, params=params, data=body, headers=headers,
-                                            allow_redirects=False) as response:  # fmt: skip
+            async with self.session.request(
+                method, url, params=params, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 raw = await response.read()
                 return self._judge(product, method, url, family, response, raw)
         except TRANSIENT as error:
             return Retry(None, type(error).__name__)
 
-    def _judge(self, product: str, method: str, url: str, family: str, response: aiohttp.ClientResponse,
-               raw: bytes) -> ApiResponse | Retry | Renew:  # fmt: skip
+    def _judge(
+        self, product: str, method: str, url: str, family: str, response: aiohttp.ClientResponse, raw: bytes
+    ) -> ApiResponse | Retry | Renew:
         status = response.status
         if 200 <= status < 300:
             if response.headers.get("X-RateLimit-NearLimit", "").lower() == "true":
@@ -192,7 +196,9 @@ class GatewayClient:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise UnexpectedResponse(f"{self._shown(url)} answered something that is not JSON ({kind or 'no type'})") from None
+            raise UnexpectedResponse(
+                f"{self._shown(url)} answered something that is not JSON ({kind or 'no type'})"
+            ) from None
 
     # -- errors ---------------------------------------------------------------------------------
     def _operation_path(self, product: str, url: str) -> str:
@@ -228,7 +234,10 @@ class GatewayClient:
         if status == 403:
             return ApiError(
                 f"{shown} is forbidden (403){': ' + message if message else ''}: is {product} licensed for this "
-                "account, and may it see this content?", status, url)  # fmt: skip
+                "account, and may it see this content?",
+                status,
+                url,
+            )
         return ApiError(f"{shown} answered {status}{': ' + message if message else ''}", status, url)
 
     def _shown(self, url: str) -> str:
@@ -296,7 +305,9 @@ def api_message(raw: bytes) -> str:
     if not isinstance(body, dict):
         return ""
     parts: list[str] = list(body.get("errorMessages") or [])
-    parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()] if isinstance(body.get("errors"), dict) else []
+    parts += (
+        [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()] if isinstance(body.get("errors"), dict) else []
+    )
     if isinstance(body.get("errors"), list):
         parts += [e.get("title") or e.get("detail") or "" for e in body["errors"] if isinstance(e, dict)]
     if body.get("message"):

@@ -45,7 +45,9 @@ class Progress:
 
     def summary_line(self) -> str:
         elapsed = time.monotonic() - self.started
-        parts = [f"{name.replace('confluence_', 'c.').replace('jira_', 'j.')} {n}" for name, n in sorted(self.counts.items())]
+        parts = [
+            f"{name.replace('confluence_', 'c.').replace('jira_', 'j.')} {n}" for name, n in sorted(self.counts.items())
+        ]
         stats = self.stats_source() if self.stats_source else {}
         requests = f"{stats.get('requests', 0)} requests, {stats.get('rate_limited', 0)} x 429"
         return f"[{elapsed:5.0f}s] {requests}; " + (", ".join(parts) or "starting")

@@ -70,8 +70,9 @@ def prepare_blobs(settings: Settings) -> BlobStore:
     return blobs
 
 
-async def sync(settings: Settings, environ: Mapping[str, str] | None = None,
-               progress: Progress | None = None) -> SyncResult:  # fmt: skip
+async def sync(
+    settings: Settings, environ: Mapping[str, str] | None = None, progress: Progress | None = None
+) -> SyncResult:
     """Run one sync. Bad settings raise ConfigError before any request or write."""
     credentials = Credentials.from_env(os.environ if environ is None else environ)
     progress = progress or Progress("quiet")
@@ -85,8 +86,9 @@ async def sync(settings: Settings, environ: Mapping[str, str] | None = None,
         store.close()
 
 
-async def _run(settings: Settings, credentials: Credentials, cloud_id: str, store: Store, blobs: BlobStore,
-               progress: Progress) -> SyncResult:  # fmt: skip
+async def _run(
+    settings: Settings, credentials: Credentials, cloud_id: str, store: Store, blobs: BlobStore, progress: Progress
+) -> SyncResult:
     options = {k: str(v) for k, v in asdict(settings).items()} | {"cloud_id": cloud_id}
     run_id = store.start_run(options)
     status, errors = "failed", []
@@ -102,13 +104,16 @@ async def _run(settings: Settings, credentials: Credentials, cloud_id: str, stor
             stats = {k: v for k, v in asdict(client.stats).items() if isinstance(v, int)}
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(store.finish_run, run_id, status, stats, [asdict(e) for e in errors])
-    counts = {t: {"inserted": store.counts.inserted[t], "updated": store.counts.updated[t]}
-              for t in set(store.counts.inserted) | set(store.counts.updated)}  # fmt: skip
+    counts = {
+        t: {"inserted": store.counts.inserted[t], "updated": store.counts.updated[t]}
+        for t in set(store.counts.inserted) | set(store.counts.updated)
+    }
     return SyncResult(run_id, status, errors, stats, counts)
 
 
-async def _pipeline(settings: Settings, client: GatewayClient, store: Store, blobs: BlobStore,
-                    progress: Progress) -> list[StreamError]:  # fmt: skip
+async def _pipeline(
+    settings: Settings, client: GatewayClient, store: Store, blobs: BlobStore, progress: Progress
+) -> list[StreamError]:
     write_send, write_receive = anyio.create_memory_object_stream[Batch](WRITE_BUFFER)
     download_send, download_receive = anyio.create_memory_object_stream[DownloadJob](DOWNLOAD_BUFFER)
     ctx = SyncContext(settings, client, store, blobs, write_send, download_send, progress)

@@ -43,10 +43,20 @@ def _j(method: str, path: str, granular: tuple[str, ...], classic: tuple[str, ..
 V2 = "/wiki/api/v2"
 PAGE, SPACE, ATTACH, COMMENT = (f"read:{k}:confluence" for k in ("page", "space", "attachment", "comment"))
 LABEL = "read:label:confluence"
-ISSUE_DETAILS = ("read:issue-details:jira", "read:audit-log:jira", "read:avatar:jira",
-                 "read:field-configuration:jira", "read:issue-meta:jira")  # fmt: skip
-ISSUE_SEARCH = ("read:issue-details:jira", "read:field.default-value:jira", "read:field.option:jira",
-                "read:field:jira", "read:group:jira")  # fmt: skip
+ISSUE_DETAILS = (
+    "read:issue-details:jira",
+    "read:audit-log:jira",
+    "read:avatar:jira",
+    "read:field-configuration:jira",
+    "read:issue-meta:jira",
+)
+ISSUE_SEARCH = (
+    "read:issue-details:jira",
+    "read:field.default-value:jira",
+    "read:field.option:jira",
+    "read:field:jira",
+    "read:group:jira",
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     _c(f"{V2}/spaces", SPACE),
@@ -79,31 +89,93 @@ OPERATIONS: tuple[Operation, ...] = (
         "/wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download",
         (("readonly:content.attachment:confluence",), (ATTACH,)),
     ),
-    _j("GET", "/rest/api/3/project/search", (
-        "read:issue-type:jira", "read:project:jira", "read:project.property:jira", "read:user:jira",
-        "read:application-role:jira", "read:avatar:jira", "read:group:jira", "read:issue-type-hierarchy:jira",
-        "read:project-category:jira", "read:project-version:jira", "read:project.component:jira")),  # fmt: skip
-    _j("GET", "/rest/api/3/field", ("read:field:jira", "read:avatar:jira", "read:project-category:jira",
-                                    "read:project:jira", "read:field-configuration:jira")),  # fmt: skip
-    _j("GET", "/rest/api/3/myself", ("read:application-role:jira", "read:group:jira", "read:user:jira",
-                                     "read:avatar:jira"), classic=("read:jira-user",)),  # fmt: skip
+    _j(
+        "GET",
+        "/rest/api/3/project/search",
+        (
+            "read:issue-type:jira",
+            "read:project:jira",
+            "read:project.property:jira",
+            "read:user:jira",
+            "read:application-role:jira",
+            "read:avatar:jira",
+            "read:group:jira",
+            "read:issue-type-hierarchy:jira",
+            "read:project-category:jira",
+            "read:project-version:jira",
+            "read:project.component:jira",
+        ),
+    ),
+    _j(
+        "GET",
+        "/rest/api/3/field",
+        (
+            "read:field:jira",
+            "read:avatar:jira",
+            "read:project-category:jira",
+            "read:project:jira",
+            "read:field-configuration:jira",
+        ),
+    ),
+    _j(
+        "GET",
+        "/rest/api/3/myself",
+        ("read:application-role:jira", "read:group:jira", "read:user:jira", "read:avatar:jira"),
+        classic=("read:jira-user",),
+    ),
     _j("GET", "/rest/api/3/search/jql", ISSUE_DETAILS),
     _j("POST", "/rest/api/3/search/jql", ISSUE_SEARCH),
     _j("POST", "/rest/api/3/search/approximate-count", ISSUE_SEARCH),
-    _j("POST", "/rest/api/3/issue/bulkfetch", (
-        "read:issue-meta:jira", "read:issue-security-level:jira", "read:issue.vote:jira",
-        "read:issue.changelog:jira", "read:avatar:jira", "read:issue:jira", "read:status:jira",
-        "read:user:jira", "read:field-configuration:jira")),  # fmt: skip
-    _j("GET", "/rest/api/3/issue/{issueIdOrKey}/comment", (
-        "read:comment:jira", "read:comment.property:jira", "read:group:jira", "read:project:jira",
-        "read:project-role:jira", "read:user:jira", "read:avatar:jira")),  # fmt: skip
-    _j("GET", "/rest/api/3/issue/{issueIdOrKey}/changelog",
-       ("read:issue-meta:jira", "read:avatar:jira", "read:issue.changelog:jira")),  # fmt: skip
-    _j("POST", "/rest/api/3/changelog/bulkfetch",
-       ("read:issue-meta:jira", "read:avatar:jira", "read:issue.changelog:jira")),  # fmt: skip
-    _j("GET", "/rest/api/3/issue/{issueIdOrKey}/worklog", (
-        "read:group:jira", "read:issue-worklog:jira", "read:issue-worklog.property:jira",
-        "read:project-role:jira", "read:user:jira", "read:avatar:jira")),  # fmt: skip
+    _j(
+        "POST",
+        "/rest/api/3/issue/bulkfetch",
+        (
+            "read:issue-meta:jira",
+            "read:issue-security-level:jira",
+            "read:issue.vote:jira",
+            "read:issue.changelog:jira",
+            "read:avatar:jira",
+            "read:issue:jira",
+            "read:status:jira",
+            "read:user:jira",
+            "read:field-configuration:jira",
+        ),
+    ),
+    _j(
+        "GET",
+        "/rest/api/3/issue/{issueIdOrKey}/comment",
+        (
+            "read:comment:jira",
+            "read:comment.property:jira",
+            "read:group:jira",
+            "read:project:jira",
+            "read:project-role:jira",
+            "read:user:jira",
+            "read:avatar:jira",
+        ),
+    ),
+    _j(
+        "GET",
+        "/rest/api/3/issue/{issueIdOrKey}/changelog",
+        ("read:issue-meta:jira", "read:avatar:jira", "read:issue.changelog:jira"),
+    ),
+    _j(
+        "POST",
+        "/rest/api/3/changelog/bulkfetch",
+        ("read:issue-meta:jira", "read:avatar:jira", "read:issue.changelog:jira"),
+    ),
+    _j(
+        "GET",
+        "/rest/api/3/issue/{issueIdOrKey}/worklog",
+        (
+            "read:group:jira",
+            "read:issue-worklog:jira",
+            "read:issue-worklog.property:jira",
+            "read:project-role:jira",
+            "read:user:jira",
+            "read:avatar:jira",
+        ),
+    ),
     _j("GET", "/rest/api/3/attachment/content/{id}", ("read:attachment:jira",)),
     _j("GET", "/rest/api/3/search", ISSUE_DETAILS),
 )

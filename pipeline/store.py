@@ -76,9 +76,17 @@ CREATE INDEX IF NOT EXISTS idx_jira_worklogs_issue ON jira_worklogs(issue_id);
 CREATE INDEX IF NOT EXISTS idx_jira_changelogs_issue ON jira_changelogs(issue_id);
 """
 CONTENT_TABLES = (
-    "confluence_spaces", "confluence_pages", "confluence_blogposts", "confluence_comments", "confluence_attachments",
-    "jira_projects", "jira_issues", "jira_comments", "jira_attachments", "jira_worklogs",
-)  # fmt: skip
+    "confluence_spaces",
+    "confluence_pages",
+    "confluence_blogposts",
+    "confluence_comments",
+    "confluence_attachments",
+    "jira_projects",
+    "jira_issues",
+    "jira_comments",
+    "jira_attachments",
+    "jira_worklogs",
+)
 
 
 def now_iso() -> str:
@@ -266,8 +274,18 @@ class Store:
         self.conn.execute(
             "UPDATE sync_runs SET finished_at = ?, status = ?, requests = ?, retries = ?, rate_limited = ?, "
             "rows_written = ?, bytes_downloaded = ?, downloads = ?, errors = ?, counts = ? WHERE id = ?",
-            (now_iso(), status, stats.get("requests", 0), stats.get("retries", 0), stats.get("rate_limited", 0),
-             rows, stats.get("bytes_downloaded", 0), stats.get("downloads", 0), dumps(errors), dumps(counts), run_id),
-        )  # fmt: skip
+            (
+                now_iso(),
+                status,
+                stats.get("requests", 0),
+                stats.get("retries", 0),
+                stats.get("rate_limited", 0),
+                rows,
+                stats.get("bytes_downloaded", 0),
+                stats.get("downloads", 0),
+                dumps(errors),
+                dumps(counts),
+                run_id,
+            ),
+        )
         self.conn.execute("COMMIT")
-

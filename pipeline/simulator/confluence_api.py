@@ -47,8 +47,11 @@ class ConfluenceApi:
             raise web.HTTPBadRequest(text=f"Invalid body-format '{fmt}'")
         if fmt == "storage":
             return {"storage": {"representation": "storage", "value": record["_body"]}}
-        adf = {"type": "doc", "version": 1,
-               "content": [{"type": "paragraph", "content": [{"type": "text", "text": record["_body"]}]}]}  # fmt: skip
+        adf = {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": record["_body"]}]}],
+        }
         return {"atlas_doc_format": {"representation": "atlas_doc_format", "value": orjson.dumps(adf).decode()}}
 
     def shape_content(self, request: web.Request) -> Callable[[Record], Record]:
@@ -57,8 +60,11 @@ class ConfluenceApi:
             out = {k: v for k, v in record.items() if not k.startswith("_") and v is not None}
             out["body"] = self._body(request, record)
             webui = f"/spaces/{record['spaceId']}/{'pages' if kind == 'page' else 'blog'}/{record['id']}"
-            out["_links"] = {"webui": webui, "editui": f"/pages/resumedraft.action?draftId={record['id']}",
-                             "tinyui": f"/x/{record['id'][-6:]}"}  # fmt: skip
+            out["_links"] = {
+                "webui": webui,
+                "editui": f"/pages/resumedraft.action?draftId={record['id']}",
+                "tinyui": f"/x/{record['id'][-6:]}",
+            }
             if kind == "page" and record.get("position") is None:
                 out["position"] = None
             return out
@@ -84,8 +90,7 @@ class ConfluenceApi:
         key = "pageId" if self.content.kind_of(container) == "page" else "blogPostId"
         out = {k: v for k, v in record.items() if not k.startswith("_")}
         out[key] = container
-        download = (f"/download/attachments/{container}/{record['title']}"
-                    f"?version={record['version']['number']}&api=v2")  # fmt: skip
+        download = f"/download/attachments/{container}/{record['title']}?version={record['version']['number']}&api=v2"
         out["downloadLink"] = download
         out["webuiLink"] = f"/pages/viewpageattachments.action?pageId={container}&preview={record['id']}"
         out["_links"] = {"download": download, "webui": out["webuiLink"]}
@@ -112,26 +117,37 @@ class ConfluenceApi:
         title = request.query.get("title")
         source = self.content.contents(kind, space_id) if space_id else self._site_wide(kind, ids)
         records = [
-            r for r in source
-            if r["status"] in statuses and (not ids or r["id"] in ids)
-            and (not spaces or r["spaceId"] in spaces) and (title is None or r["title"] == title)
-        ]  # fmt: skip
+            r
+            for r in source
+            if r["status"] in statuses
+            and (not ids or r["id"] in ids)
+            and (not spaces or r["spaceId"] in spaces)
+            and (title is None or r["title"] == title)
+        ]
         records = sort_records(records, request.query.get("sort"), PAGE_SORTS)
         return cursor_page(request, records, self.shape_content(request), self.site_url)
 
     def _site_wide(self, kind: str, ids: set[str]):
         if ids:  # fetching named items must not walk the whole site
-            return (r for r in map(self.content.content, sorted(ids, key=int)) if r and self.content.kind_of(r["id"]) == kind)
+            return (
+                r
+                for r in map(self.content.content, sorted(ids, key=int))
+                if r and self.content.kind_of(r["id"]) == kind
+            )
         return self.content.contents(kind)
 
     async def spaces(self, request: web.Request) -> web.Response:
         ids, keys = set(multi(request, "ids")), set(multi(request, "keys"))
         status, kind = request.query.get("status"), request.query.get("type")
         records = [
-            s for s in map(self.content.space, self.content.space_ids())
-            if s and (not ids or s["id"] in ids) and (not keys or s["key"] in keys)
-            and (not status or s["status"] == status) and (not kind or s["type"] == kind)
-        ]  # fmt: skip
+            s
+            for s in map(self.content.space, self.content.space_ids())
+            if s
+            and (not ids or s["id"] in ids)
+            and (not keys or s["key"] in keys)
+            and (not status or s["status"] == status)
+            and (not kind or s["type"] == kind)
+        ]
         return cursor_page(request, records, self.shape_space, self.site_url)
 
     async def space_pages(self, request: web.Request) -> web.Response:
@@ -176,8 +192,14 @@ class ConfluenceApi:
 
     async def versions(self, request: web.Request) -> web.Response:
         page = self._container(request, "page")
-        versions = [{**v, "page": {"id": page["id"], "title": page["title"]}} for v in self.content.versions(page["id"])]
-        versions = sort_records([{"id": str(v["number"]), **v} for v in versions], request.query.get("sort") or "-modified-date", DATED_SORTS)
+        versions = [
+            {**v, "page": {"id": page["id"], "title": page["title"]}} for v in self.content.versions(page["id"])
+        ]
+        versions = sort_records(
+            [{"id": str(v["number"]), **v} for v in versions],
+            request.query.get("sort") or "-modified-date",
+            DATED_SORTS,
+        )
         return cursor_page(request, versions, lambda v: {k: v[k] for k in v if k != "id"}, self.site_url)
 
     async def labels_of(self, request: web.Request) -> web.Response:
@@ -185,8 +207,9 @@ class ConfluenceApi:
         record = self._container(request, kind)
         labels = self.content.labels_of(record["id"])
         prefix = request.query.get("prefix")
-        return cursor_page(request, [lab for lab in labels if not prefix or lab["prefix"] == prefix],
-                           dict, self.site_url)  # fmt: skip
+        return cursor_page(
+            request, [lab for lab in labels if not prefix or lab["prefix"] == prefix], dict, self.site_url
+        )
 
     async def labels(self, request: web.Request) -> web.Response:
         ids = set(multi(request, "label-id"))
@@ -199,8 +222,11 @@ class ConfluenceApi:
         if label_id not in {lab["id"] for lab in self.content.all_labels()}:
             raise web.HTTPNotFound()
         spaces = set(multi(request, "space-id"))
-        records = [r for r in self.content.containers_with_label(kind, label_id)
-                   if r["status"] in LISTED_BY_DEFAULT and (not spaces or r["spaceId"] in spaces)]  # fmt: skip
+        records = [
+            r
+            for r in self.content.containers_with_label(kind, label_id)
+            if r["status"] in LISTED_BY_DEFAULT and (not spaces or r["spaceId"] in spaces)
+        ]
         records = sort_records(records, request.query.get("sort"), PAGE_SORTS)
         return cursor_page(request, records, self.shape_content(request), self.site_url)
 
@@ -209,10 +235,12 @@ class ConfluenceApi:
         statuses = self._statuses(request, default=("current",))
         media_type, filename = request.query.get("mediaType"), request.query.get("filename")
         records = [
-            r for r in records
-            if r["status"] in statuses and (not media_type or r["mediaType"] == media_type)
+            r
+            for r in records
+            if r["status"] in statuses
+            and (not media_type or r["mediaType"] == media_type)
             and (not filename or r["title"] == filename)
-        ]  # fmt: skip
+        ]
         records = sort_records(records, request.query.get("sort"), DATED_SORTS)
         return cursor_page(request, records, self.shape_attachment, self.site_url, default_limit=50)
 
@@ -237,8 +265,14 @@ class ConfluenceApi:
         raise web.HTTPFound(location)
 
     async def legacy_download(self, request: web.Request) -> web.Response:
-        return json_response({"code": 401, "message": "Unauthorized; token-based auth is not accepted here. "
-                              "Use /wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download"}, 401)  # fmt: skip
+        return json_response(
+            {
+                "code": 401,
+                "message": "Unauthorized; token-based auth is not accepted here. "
+                "Use /wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download",
+            },
+            401,
+        )
 
     # -- comments -------------------------------------------------------------------------------
     def _comments(self, request: web.Request, records: list[Record]) -> web.Response:
@@ -270,24 +304,32 @@ class ConfluenceApi:
         """(method, spec path, handler); the spec path names the operation for scope checks."""
         v2 = "/wiki/api/v2"
         pairs = [
-            ("/spaces", self.spaces), ("/spaces/{id}/pages", self.space_pages),
-            ("/spaces/{id}/blogposts", self.space_blogposts), ("/pages", self.pages), ("/pages/{id}", self.page),
-            ("/blogposts", self.blogposts), ("/blogposts/{id}", self.blogpost),
-            ("/pages/{id}/versions", self.versions), ("/pages/{id}/labels", self.labels_of),
-            ("/blogposts/{id}/labels", self.labels_of), ("/labels", self.labels),
-            ("/labels/{id}/pages", self.label_contents), ("/labels/{id}/blogposts", self.label_contents),
-            ("/attachments", self.attachments), ("/pages/{id}/attachments", self.container_attachments),
+            ("/spaces", self.spaces),
+            ("/spaces/{id}/pages", self.space_pages),
+            ("/spaces/{id}/blogposts", self.space_blogposts),
+            ("/pages", self.pages),
+            ("/pages/{id}", self.page),
+            ("/blogposts", self.blogposts),
+            ("/blogposts/{id}", self.blogpost),
+            ("/pages/{id}/versions", self.versions),
+            ("/pages/{id}/labels", self.labels_of),
+            ("/blogposts/{id}/labels", self.labels_of),
+            ("/labels", self.labels),
+            ("/labels/{id}/pages", self.label_contents),
+            ("/labels/{id}/blogposts", self.label_contents),
+            ("/attachments", self.attachments),
+            ("/pages/{id}/attachments", self.container_attachments),
             ("/blogposts/{id}/attachments", self.container_attachments),
-            ("/footer-comments", self.all_comments), ("/inline-comments", self.all_comments),
+            ("/footer-comments", self.all_comments),
+            ("/inline-comments", self.all_comments),
             ("/pages/{id}/footer-comments", self.container_comments),
             ("/pages/{id}/inline-comments", self.container_comments),
             ("/blogposts/{id}/footer-comments", self.container_comments),
             ("/blogposts/{id}/inline-comments", self.container_comments),
             ("/footer-comments/{id}/children", self.comment_children),
             ("/inline-comments/{id}/children", self.comment_children),
-        ]  # fmt: skip
+        ]
         routes = [("GET", v2 + path, handler) for path, handler in pairs]
         routes.append(("GET", "/wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download", self.download))
         routes.append(("GET", "/wiki/download/attachments/{tail:.*}", self.legacy_download))
         return routes
-

@@ -81,9 +81,7 @@ class ConfluenceContent:
         """Every page (or blog post) id of the site in id order, added ones included."""
         return self.cache.get(
             ("ids", kind),
-            lambda: sorted(
-                (cid for sid in self.space_ids() for cid in self.content_ids(kind, sid)), key=int
-            ),
+            lambda: sorted((cid for sid in self.space_ids() for cid in self.content_ids(kind, sid)), key=int),
         )
 
     def content(self, content_id: str) -> Record | None:
@@ -359,14 +357,23 @@ class ConfluenceMutations:
         content_id = str(base + len(self.content.content_ids(kind, space_id)))
         now = iso(self.overlay.now())
         record: Record = {
-            "id": content_id, "status": "current", "title": title, "spaceId": space_id,
-            "authorId": PEOPLE[0], "createdAt": now,
+            "id": content_id,
+            "status": "current",
+            "title": title,
+            "spaceId": space_id,
+            "authorId": PEOPLE[0],
+            "createdAt": now,
             "version": {"number": 1, "createdAt": now, "message": "", "minorEdit": False, "authorId": PEOPLE[0]},
             "_body": f"<p>{title} — new</p>",
-        }  # fmt: skip
+        }
         if kind == "page":
-            record.update(parentId=parent_id, parentType="page" if parent_id else None,
-                          position=0, ownerId=PEOPLE[0], lastOwnerId=None)  # fmt: skip
+            record.update(
+                parentId=parent_id,
+                parentType="page" if parent_id else None,
+                position=0,
+                ownerId=PEOPLE[0],
+                lastOwnerId=None,
+            )
         self.overlay.put(f"{kind}:{content_id}", record)
         self.overlay.add_child(f"{kind}s:{space_id}", content_id)
         return record
@@ -389,10 +396,15 @@ class ConfluenceMutations:
         comment_id = str(COMMENT_BASE + int(container_id) * CHILD_STRIDE + k)
         now = iso(self.overlay.now())
         record: Record = {
-            "id": comment_id, "status": "current", "title": "Re: new", "parentCommentId": parent_id,
+            "id": comment_id,
+            "status": "current",
+            "title": "Re: new",
+            "parentCommentId": parent_id,
             "version": {"number": 1, "createdAt": now, "message": "", "minorEdit": False, "authorId": PEOPLE[1]},
-            "_kind": kind, "_container": container_id, "_body": "<p>a new comment 💬</p>",
-        }  # fmt: skip
+            "_kind": kind,
+            "_container": container_id,
+            "_body": "<p>a new comment 💬</p>",
+        }
         if kind == "inline":
             record.update(resolutionStatus="open", _marker=f"marker{comment_id}")
         self.overlay.put(f"comment:{comment_id}", record)
@@ -416,12 +428,19 @@ class ConfluenceMutations:
         attachment_id = f"att{int(container_id) * CHILD_STRIDE + k}"
         now = iso(self.overlay.now())
         record: Record = {
-            "id": attachment_id, "status": "current", "title": title, "createdAt": now,
-            "mediaType": "application/octet-stream", "mediaTypeDescription": "BIN", "comment": "",
-            "fileId": str(uuid.uuid5(uuid.NAMESPACE_URL, attachment_id)), "fileSize": size,
+            "id": attachment_id,
+            "status": "current",
+            "title": title,
+            "createdAt": now,
+            "mediaType": "application/octet-stream",
+            "mediaTypeDescription": "BIN",
+            "comment": "",
+            "fileId": str(uuid.uuid5(uuid.NAMESPACE_URL, attachment_id)),
+            "fileSize": size,
             "version": {"number": 1, "createdAt": now, "message": "", "minorEdit": False, "authorId": PEOPLE[2]},
-            "_container": container_id, "_seed": data_seed,
-        }  # fmt: skip
+            "_container": container_id,
+            "_seed": data_seed,
+        }
         self.overlay.put(f"attachment:{attachment_id}", record)
         self.overlay.add_child(f"attachments:{container_id}", attachment_id)
         return record

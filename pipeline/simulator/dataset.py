@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 PAGE_BASE = 100_000_000
 BLOG_BASE = 300_000_000
@@ -43,12 +43,51 @@ SCALES: dict[str, Scale] = {
     "large": Scale(50, 2_000, 100, 20, 10_000, 0.1),
 }
 
-WORDS = ["apollo", "borealis", "cirrus", "delta", "ember", "fjord", "granite", "harbor", "indigo", "juniper", "kestrel", "lumen", "meridian", "nimbus", "onyx", "prairie", "quartz", "riverbend", "sierra", "tundra", "umber", "vertex", "willow", "xenon", "yonder", "zephyr"]
+WORDS = [
+    "apollo",
+    "borealis",
+    "cirrus",
+    "delta",
+    "ember",
+    "fjord",
+    "granite",
+    "harbor",
+    "indigo",
+    "juniper",
+    "kestrel",
+    "lumen",
+    "meridian",
+    "nimbus",
+    "onyx",
+    "prairie",
+    "quartz",
+    "riverbend",
+    "sierra",
+    "tundra",
+    "umber",
+    "vertex",
+    "willow",
+    "xenon",
+    "yonder",
+    "zephyr",
+]
 PEOPLE = [f"5b10ac8d82e05b22cc7d{n:04x}" for n in range(12)]
 LABEL_NAMES = [
-    "howto", "runbook", "architecture", "release-notes", "incident", "onboarding", "meeting-notes",
-    "décision", "draft-review", "q3-okr", "security", "customer-facing", "表格", "archived-2024",
-]  # fmt: skip
+    "howto",
+    "runbook",
+    "architecture",
+    "release-notes",
+    "incident",
+    "onboarding",
+    "meeting-notes",
+    "décision",
+    "draft-review",
+    "q3-okr",
+    "security",
+    "customer-facing",
+    "表格",
+    "archived-2024",
+]
 TRICKY_TITLES = [
     "Ünïcödé ✓ and emoji 🚀🔥",
     "Quarterly plan — “smart quotes” & <angle> brackets",
@@ -83,15 +122,7 @@ def rng_for(seed: int, *parts: object) -> random.Random:
 
 def iso(ts: float) -> str:
     """Confluence's timestamp form: 2024-05-01T10:00:00.000Z."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
-
-
-def jira_time(ts: float, offset_minutes: int = 0) -> str:
-    """Jira's timestamp form: 2024-05-01T10:00:00.000+0000."""
-    zone = datetime.fromtimestamp(ts, UTC) + timedelta(minutes=offset_minutes)
-    sign = "+" if offset_minutes >= 0 else "-"
-    hh, mm = divmod(abs(offset_minutes), 60)
-    return zone.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}{sign}{hh:02d}{mm:02d}"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(ts * 1000) % 1000:03d}Z"
 
 
 def moment(rng: random.Random, after: float | None = None) -> float:

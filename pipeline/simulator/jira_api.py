@@ -29,8 +29,15 @@ UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search res
 
 
 class JiraApi:
-    def __init__(self, content: JiraContent, site_url: str, signer: MediaSigner, zone: str, email: str,
-                 clock: Callable[[], float]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        content: JiraContent,
+        site_url: str,
+        signer: MediaSigner,
+        zone: str,
+        email: str,
+        clock: Callable[[], float],
+    ) -> None:
         self.content, self.site_url, self.signer = content, site_url, signer
         self.zone_name, self.zone, self.email, self.clock = zone, ZoneInfo(zone), email, clock
 
@@ -38,83 +45,160 @@ class JiraApi:
     def stamp(self, ts: float) -> str:
         """Jira's timestamp, in the account's time zone: 2024-05-01T03:00:00.000-0700."""
         local = datetime.fromtimestamp(ts, UTC).astimezone(self.zone)
-        return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(round(ts * 1000)) % 1000:03d}" + local.strftime("%z")
+        return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(ts * 1000) % 1000:03d}" + local.strftime("%z")
 
     def user(self, account_id: str | None) -> Record | None:
         if account_id is None:
             return None
-        return {"self": f"{self.site_url}/rest/api/3/user?accountId={account_id}", "accountId": account_id,
-                "displayName": f"User {account_id[-4:]}", "active": True, "timeZone": self.zone_name,
-                "accountType": "atlassian"}  # fmt: skip
+        return {
+            "self": f"{self.site_url}/rest/api/3/user?accountId={account_id}",
+            "accountId": account_id,
+            "displayName": f"User {account_id[-4:]}",
+            "active": True,
+            "timeZone": self.zone_name,
+            "accountType": "atlassian",
+        }
 
     def project_shape(self, record: Record) -> Record:
-        return {"expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
-                "self": f"{self.site_url}/rest/api/3/project/{record['id']}", "id": record["id"],
-                "key": record["key"], "name": record["name"], "projectTypeKey": record["projectTypeKey"],
-                "simplified": record["simplified"], "style": record["style"], "isPrivate": record["isPrivate"],
-                "properties": {}, "avatarUrls": {"48x48": f"{self.site_url}/rest/api/3/universal_avatar/{record['id']}"}}  # fmt: skip
+        return {
+            "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+            "self": f"{self.site_url}/rest/api/3/project/{record['id']}",
+            "id": record["id"],
+            "key": record["key"],
+            "name": record["name"],
+            "projectTypeKey": record["projectTypeKey"],
+            "simplified": record["simplified"],
+            "style": record["style"],
+            "isPrivate": record["isPrivate"],
+            "properties": {},
+            "avatarUrls": {"48x48": f"{self.site_url}/rest/api/3/universal_avatar/{record['id']}"},
+        }
 
     def comment_shape(self, record: Record) -> Record:
-        return {"self": f"{self.site_url}/rest/api/3/issue/{record['_issue']}/comment/{record['id']}",
-                "id": record["id"], "author": self.user(record["author"]), "body": record["body"],
-                "updateAuthor": self.user(record["author"]), "created": self.stamp(record["_created"]),
-                "updated": self.stamp(record["_updated"]), "jsdPublic": True}  # fmt: skip
+        return {
+            "self": f"{self.site_url}/rest/api/3/issue/{record['_issue']}/comment/{record['id']}",
+            "id": record["id"],
+            "author": self.user(record["author"]),
+            "body": record["body"],
+            "updateAuthor": self.user(record["author"]),
+            "created": self.stamp(record["_created"]),
+            "updated": self.stamp(record["_updated"]),
+            "jsdPublic": True,
+        }
 
     def attachment_shape(self, record: Record) -> Record:
-        return {"self": f"{self.site_url}/rest/api/3/attachment/{record['id']}", "id": record["id"],
-                "filename": record["filename"], "author": self.user(record["author"]),
-                "created": self.stamp(record["_created"]), "size": record["size"], "mimeType": record["mimeType"],
-                "content": f"{self.site_url}/rest/api/3/attachment/content/{record['id']}"}  # fmt: skip
+        return {
+            "self": f"{self.site_url}/rest/api/3/attachment/{record['id']}",
+            "id": record["id"],
+            "filename": record["filename"],
+            "author": self.user(record["author"]),
+            "created": self.stamp(record["_created"]),
+            "size": record["size"],
+            "mimeType": record["mimeType"],
+            "content": f"{self.site_url}/rest/api/3/attachment/content/{record['id']}",
+        }
 
     def worklog_shape(self, record: Record) -> Record:
-        return {"self": f"{self.site_url}/rest/api/3/issue/{record['_issue']}/worklog/{record['id']}",
-                "id": record["id"], "issueId": record["_issue"], "author": self.user(record["author"]),
-                "comment": record["comment"], "created": self.stamp(record["_created"]),
-                "updated": self.stamp(record["_updated"]), "started": self.stamp(record["_created"]),
-                "timeSpentSeconds": record["timeSpentSeconds"]}  # fmt: skip
+        return {
+            "self": f"{self.site_url}/rest/api/3/issue/{record['_issue']}/worklog/{record['id']}",
+            "id": record["id"],
+            "issueId": record["_issue"],
+            "author": self.user(record["author"]),
+            "comment": record["comment"],
+            "created": self.stamp(record["_created"]),
+            "updated": self.stamp(record["_updated"]),
+            "started": self.stamp(record["_created"]),
+            "timeSpentSeconds": record["timeSpentSeconds"],
+        }
 
     def history_shape(self, record: Record) -> Record:
-        return {"id": record["id"], "author": self.user(record["author"]),
-                "created": self.stamp(record["_created"]), "items": record["items"]}  # fmt: skip
+        return {
+            "id": record["id"],
+            "author": self.user(record["author"]),
+            "created": self.stamp(record["_created"]),
+            "items": record["items"],
+        }
 
     def issue_fields(self, issue: Record) -> Record:
         project = self.content.project(issue["_project"]) or {}
-        category = {"new": (2, "To Do", "blue-gray"), "indeterminate": (4, "In Progress", "yellow"),
-                    "done": (3, "Done", "green")}[issue["_status_category"]]  # fmt: skip
+        category = {
+            "new": (2, "To Do", "blue-gray"),
+            "indeterminate": (4, "In Progress", "yellow"),
+            "done": (3, "Done", "green"),
+        }[issue["_status_category"]]
         status_id = str(10000 + [s for s, _ in STATUSES].index(issue["status"]))
         comments = self.content.children("comment", issue["id"])
         worklogs = self.content.children("worklog", issue["id"])
         fields: Record = {
-            "summary": issue["summary"], "description": issue["description"],
-            "status": {"self": f"{self.site_url}/rest/api/3/status/{status_id}", "id": status_id,
-                       "name": issue["status"], "statusCategory": {"id": category[0], "key": issue["_status_category"],
-                                                                   "name": category[1], "colorName": category[2]}},
-            "issuetype": {"id": str(10001 + ["Task", "Bug", "Story", "Epic"].index(issue["issuetype"])),
-                          "name": issue["issuetype"], "subtask": False, "hierarchyLevel": 1 if issue["issuetype"] == "Epic" else 0},
-            "priority": {"id": str(1 + ["Highest", "High", "Medium", "Low"].index(issue["priority"])), "name": issue["priority"]},
-            "labels": issue["labels"], "reporter": self.user(issue["reporter"]), "assignee": self.user(issue["assignee"]),
-            "created": self.stamp(issue["_created"]), "updated": self.stamp(issue["_updated"]),
-            "project": {"self": f"{self.site_url}/rest/api/3/project/{project.get('id')}", "id": project.get("id"),
-                        "key": project.get("key"), "name": project.get("name"),
-                        "projectTypeKey": project.get("projectTypeKey"), "simplified": project.get("simplified")},
-            "comment": {"comments": [self.comment_shape(c) for c in comments[:INLINE_LIMIT]],
-                        "self": f"{self.site_url}/rest/api/3/issue/{issue['id']}/comment",
-                        "maxResults": INLINE_LIMIT, "total": len(comments), "startAt": 0},
+            "summary": issue["summary"],
+            "description": issue["description"],
+            "status": {
+                "self": f"{self.site_url}/rest/api/3/status/{status_id}",
+                "id": status_id,
+                "name": issue["status"],
+                "statusCategory": {
+                    "id": category[0],
+                    "key": issue["_status_category"],
+                    "name": category[1],
+                    "colorName": category[2],
+                },
+            },
+            "issuetype": {
+                "id": str(10001 + ["Task", "Bug", "Story", "Epic"].index(issue["issuetype"])),
+                "name": issue["issuetype"],
+                "subtask": False,
+                "hierarchyLevel": 1 if issue["issuetype"] == "Epic" else 0,
+            },
+            "priority": {
+                "id": str(1 + ["Highest", "High", "Medium", "Low"].index(issue["priority"])),
+                "name": issue["priority"],
+            },
+            "labels": issue["labels"],
+            "reporter": self.user(issue["reporter"]),
+            "assignee": self.user(issue["assignee"]),
+            "created": self.stamp(issue["_created"]),
+            "updated": self.stamp(issue["_updated"]),
+            "project": {
+                "self": f"{self.site_url}/rest/api/3/project/{project.get('id')}",
+                "id": project.get("id"),
+                "key": project.get("key"),
+                "name": project.get("name"),
+                "projectTypeKey": project.get("projectTypeKey"),
+                "simplified": project.get("simplified"),
+            },
+            "comment": {
+                "comments": [self.comment_shape(c) for c in comments[:INLINE_LIMIT]],
+                "self": f"{self.site_url}/rest/api/3/issue/{issue['id']}/comment",
+                "maxResults": INLINE_LIMIT,
+                "total": len(comments),
+                "startAt": 0,
+            },
             "attachment": [self.attachment_shape(a) for a in self.content.children("attachment", issue["id"])],
-            "worklog": {"startAt": 0, "maxResults": INLINE_LIMIT, "total": len(worklogs),
-                        "worklogs": [self.worklog_shape(w) for w in worklogs[:INLINE_LIMIT]]},
-        }  # fmt: skip
+            "worklog": {
+                "startAt": 0,
+                "maxResults": INLINE_LIMIT,
+                "total": len(worklogs),
+                "worklogs": [self.worklog_shape(w) for w in worklogs[:INLINE_LIMIT]],
+            },
+        }
         for custom in CUSTOM_FIELDS:
             value = issue.get(custom["id"])
             if custom["type"] == "option" and value is not None:
-                value = {"self": f"{self.site_url}/rest/api/3/customFieldOption/{abs(hash(value)) % 10000}",
-                         "value": value, "id": str(10100 + len(value))}  # fmt: skip
+                value = {
+                    "self": f"{self.site_url}/rest/api/3/customFieldOption/{abs(hash(value)) % 10000}",
+                    "value": value,
+                    "id": str(10100 + len(value)),
+                }
             fields[custom["id"]] = value
         return fields
 
     def issue_shape(self, issue: Record, wanted: list[str], expand: set[str]) -> Record:
-        out: Record = {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
-                       "id": issue["id"], "self": f"{self.site_url}/rest/api/3/issue/{issue['id']}", "key": issue["key"]}  # fmt: skip
+        out: Record = {
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "id": issue["id"],
+            "self": f"{self.site_url}/rest/api/3/issue/{issue['id']}",
+            "key": issue["key"],
+        }
         if set(wanted) - {"id", "-id"}:
             everything = self.issue_fields(issue)
             include = set(everything) if {"*all", "*navigable"} & set(wanted) else set(wanted)
@@ -126,8 +210,12 @@ class JiraApi:
             out["names"] = {f["id"]: f["name"] for f in self.content.fields()}
         if "changelog" in expand:
             histories = self.content.children("changelog", issue["id"])
-            out["changelog"] = {"startAt": 0, "maxResults": len(histories[:40]), "total": len(histories),
-                                "histories": [self.history_shape(h) for h in histories[:40]]}  # fmt: skip
+            out["changelog"] = {
+                "startAt": 0,
+                "maxResults": len(histories[:40]),
+                "total": len(histories),
+                "histories": [self.history_shape(h) for h in histories[:40]],
+            }
         return out
 
     # -- handlers -------------------------------------------------------------------------------
@@ -137,9 +225,14 @@ class JiraApi:
         start = int_param(request, "startAt", 0)
         size = min(int_param(request, "maxResults", 50, low=1), PROJECT_PAGE_MAX)
         chunk = projects[start : start + size]
-        body: Record = {"self": f"{self.site_url}/rest/api/3/project/search?startAt={start}&maxResults={size}",
-                        "maxResults": size, "startAt": start, "total": len(projects),
-                        "isLast": start + size >= len(projects), "values": [self.project_shape(p) for p in chunk]}  # fmt: skip
+        body: Record = {
+            "self": f"{self.site_url}/rest/api/3/project/search?startAt={start}&maxResults={size}",
+            "maxResults": size,
+            "startAt": start,
+            "total": len(projects),
+            "isLast": start + size >= len(projects),
+            "values": [self.project_shape(p) for p in chunk],
+        }
         if not body["isLast"]:
             body["nextPage"] = f"{self.site_url}/rest/api/3/project/search?startAt={start + size}&maxResults={size}"
         return json_response(body)
@@ -150,14 +243,34 @@ class JiraApi:
             schema = {"type": f["schema_type"], ("custom" if f["custom"] else "system"): f["id"]}
             if f["custom"]:
                 schema["customId"] = int(f["id"].split("_")[1])
-            out.append({"id": f["id"], "key": f["key"], "name": f["name"], "custom": f["custom"], "orderable": True,
-                        "navigable": True, "searchable": True, "clauseNames": [f["id"]], "schema": schema})  # fmt: skip
+            out.append(
+                {
+                    "id": f["id"],
+                    "key": f["key"],
+                    "name": f["name"],
+                    "custom": f["custom"],
+                    "orderable": True,
+                    "navigable": True,
+                    "searchable": True,
+                    "clauseNames": [f["id"]],
+                    "schema": schema,
+                }
+            )
         return json_response(out)
 
     async def myself(self, request: web.Request) -> web.Response:
-        return json_response({"self": f"{self.site_url}/rest/api/3/user?accountId=sim-bot", "accountId": "sim-bot",
-                              "accountType": "app", "emailAddress": self.email, "displayName": "Sync bot",
-                              "active": True, "timeZone": self.zone_name, "locale": "en_US"})  # fmt: skip
+        return json_response(
+            {
+                "self": f"{self.site_url}/rest/api/3/user?accountId=sim-bot",
+                "accountId": "sim-bot",
+                "accountType": "app",
+                "emailAddress": self.email,
+                "displayName": "Sync bot",
+                "active": True,
+                "timeZone": self.zone_name,
+                "locale": "en_US",
+            }
+        )
 
     def _query(self, text: str) -> jql.Query:
         keys = {p["key"]: p["id"] for p in self.content.projects()}
@@ -225,9 +338,12 @@ class JiraApi:
     def _issue_or_404(self, request: web.Request) -> Record:
         issue_id = self.content.locate(request.match_info["issueIdOrKey"])
         if issue_id is None:
-            raise web.HTTPNotFound(body=orjson.dumps({"errorMessages": [
-                "Issue does not exist or you do not have permission to see it."], "errors": {}}),
-                content_type="application/json")  # fmt: skip
+            raise web.HTTPNotFound(
+                body=orjson.dumps(
+                    {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}
+                ),
+                content_type="application/json",
+            )
         return self.content.issue(issue_id)
 
     def _offset_page(self, request: web.Request, items: list, key: str, default: int, cap: int) -> Record:
@@ -292,8 +408,10 @@ class JiraApi:
     def routes(self) -> list[tuple[str, str, Callable]]:
         api = "/rest/api/3"
         return [
-            ("GET", f"{api}/project/search", self.project_search), ("GET", f"{api}/field", self.fields),
-            ("GET", f"{api}/myself", self.myself), ("GET", f"{api}/search/jql", self.search_jql),
+            ("GET", f"{api}/project/search", self.project_search),
+            ("GET", f"{api}/field", self.fields),
+            ("GET", f"{api}/myself", self.myself),
+            ("GET", f"{api}/search/jql", self.search_jql),
             ("POST", f"{api}/search/jql", self.search_jql),
             ("POST", f"{api}/search/approximate-count", self.approximate_count),
             ("POST", f"{api}/issue/bulkfetch", self.bulkfetch),
@@ -302,8 +420,9 @@ class JiraApi:
             ("POST", f"{api}/changelog/bulkfetch", self.changelog_bulkfetch),
             ("GET", f"{api}/issue/{{issueIdOrKey}}/worklog", self.worklogs),
             ("GET", f"{api}/attachment/content/{{id}}", self.attachment_content),
-            ("GET", f"{api}/search", self.removed_search), ("POST", f"{api}/search", self.removed_search),
-        ]  # fmt: skip
+            ("GET", f"{api}/search", self.removed_search),
+            ("POST", f"{api}/search", self.removed_search),
+        ]
 
 
 def encode_token(position: int) -> str:

@@ -111,8 +111,13 @@ class JiraContent:
         project_index, n = divmod(int(issue_id) - ISSUE_BASE, ISSUE_STRIDE)
         project = self._make_project(project_index)
         created, updated = self._times(issue_id)
-        return {"id": issue_id, "_project": project["id"], "key": f"{project['key']}-{n + 1}",
-                "_created": created, "_updated": updated}  # fmt: skip
+        return {
+            "id": issue_id,
+            "_project": project["id"],
+            "key": f"{project['key']}-{n + 1}",
+            "_created": created,
+            "_updated": updated,
+        }
 
     def _times(self, issue_id: str) -> tuple[float, float]:
         rng = rng_for(self.seed, "issue-times", issue_id)
@@ -199,20 +204,38 @@ class JiraContent:
             size = attachment_size(rng) if not seed.startswith("shared:") else 4096 + int(seed[7:])
             record.update(filename=filename, mimeType=mime, size=size, _seed=seed)
         elif kind == "worklog":
-            record.update(_updated=created, timeSpentSeconds=rng.choice((900, 3600, 7200, 28800)),
-                          comment=adf_doc(rng, 1))  # fmt: skip
+            record.update(
+                _updated=created, timeSpentSeconds=rng.choice((900, 3600, 7200, 28800)), comment=adf_doc(rng, 1)
+            )
         else:
             status_from, status_to = rng.sample([s for s, _ in STATUSES], 2)
-            record.update(items=[{"field": "status", "fieldtype": "jira", "fromString": status_from,
-                                  "toString": status_to}])  # fmt: skip
+            record.update(
+                items=[{"field": "status", "fieldtype": "jira", "fromString": status_from, "toString": status_to}]
+            )
         return record
 
     def fields(self) -> list[Record]:
-        system = ["summary", "description", "status", "issuetype", "priority", "labels", "reporter",
-                  "assignee", "created", "updated", "project", "comment", "attachment", "worklog"]  # fmt: skip
+        system = [
+            "summary",
+            "description",
+            "status",
+            "issuetype",
+            "priority",
+            "labels",
+            "reporter",
+            "assignee",
+            "created",
+            "updated",
+            "project",
+            "comment",
+            "attachment",
+            "worklog",
+        ]
         found = [{"id": f, "key": f, "name": f.title(), "custom": False, "schema_type": "string"} for f in system]
-        found += [{"id": c["id"], "key": c["id"], "name": c["name"], "custom": True, "schema_type": c["type"]}
-                  for c in CUSTOM_FIELDS]  # fmt: skip
+        found += [
+            {"id": c["id"], "key": c["id"], "name": c["name"], "custom": True, "schema_type": c["type"]}
+            for c in CUSTOM_FIELDS
+        ]
         return found
 
 
@@ -247,12 +270,25 @@ class JiraMutations:
         issue_id = str(ISSUE_BASE + (int(project["id"]) - PROJECT_BASE) * ISSUE_STRIDE + number)
         now = self.overlay.now()
         record: Record = {
-            "id": issue_id, "key": f"{project['key']}-{number + 1}", "_project": project["id"],
-            "_created": now, "_updated": now, "_added": True, "summary": summary, "description": None,
-            "status": "To Do", "_status_category": "new", "issuetype": "Task", "priority": "Medium",
-            "labels": [], "reporter": PEOPLE[0], "assignee": None, "customfield_10016": None,
-            "customfield_10020": None, "customfield_10030": None,
-        }  # fmt: skip
+            "id": issue_id,
+            "key": f"{project['key']}-{number + 1}",
+            "_project": project["id"],
+            "_created": now,
+            "_updated": now,
+            "_added": True,
+            "summary": summary,
+            "description": None,
+            "status": "To Do",
+            "_status_category": "new",
+            "issuetype": "Task",
+            "priority": "Medium",
+            "labels": [],
+            "reporter": PEOPLE[0],
+            "assignee": None,
+            "customfield_10016": None,
+            "customfield_10020": None,
+            "customfield_10030": None,
+        }
         self.overlay.put(f"issue:{issue_id}", record)
         self.overlay.add_child(f"issues:{project['id']}", issue_id)
         return record
@@ -265,8 +301,7 @@ class JiraMutations:
         issue = self._issue(issue_id_or_key)
         child_id = str(int(issue["id"]) * CHILD_STRIDE + len(self.content.child_ids(kind, issue["id"])))
         now = self.overlay.now()
-        record: Record = {"id": child_id, "_issue": issue["id"], "_created": now, "_updated": now,
-                          "author": PEOPLE[3]}  # fmt: skip
+        record: Record = {"id": child_id, "_issue": issue["id"], "_created": now, "_updated": now, "author": PEOPLE[3]}
         if kind == "comment":
             record["body"] = adf_doc(rng_for(0, child_id), 1)
         record.update(fields)
@@ -279,8 +314,14 @@ class JiraMutations:
         record = dict(self.content.child("comment", comment_id) or {})
         if not record:
             raise KeyError(f"no such comment {comment_id}")
-        record.update(body={"type": "doc", "version": 1, "content": [
-            {"type": "paragraph", "content": [{"type": "text", "text": text}]}]}, _updated=self.overlay.now())  # fmt: skip
+        record.update(
+            body={
+                "type": "doc",
+                "version": 1,
+                "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+            },
+            _updated=self.overlay.now(),
+        )
         self.overlay.put(f"comment:{comment_id}", record)
         self._touch(self._issue(record["_issue"]))
         return record

@@ -53,8 +53,10 @@ class Parser:
                 break
             match = TOKEN.match(text, pos)
             if not match or match.end() == pos:
-                raise JqlError(f"Error in the JQL Query: The character '{text[pos:].strip()[:1]}' is a reserved "
-                               f"JQL character. (line 1, character {pos + 1})")  # fmt: skip
+                raise JqlError(
+                    f"Error in the JQL Query: The character '{text[pos:].strip()[:1]}' is a reserved "
+                    f"JQL character. (line 1, character {pos + 1})"
+                )
             tokens.append(match.group(match.lastgroup))
             pos = match.end()
         return tokens
@@ -183,7 +185,7 @@ class Parser:
         if name == "project":
             return issue["_project"]
         if name in ("key", "issuekey"):
-            project_key, _, number = issue["key"].rpartition("-")
+            number = issue["key"].rpartition("-")[2]
             return (issue["_project"], int(number))
         if name == "id":
             return int(issue["id"])

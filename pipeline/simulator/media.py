@@ -33,14 +33,23 @@ class MediaSigner:
     def sign(self, product: str, item_id: str, version: int, name: str) -> str:
         key = f"{product}-{item_id}-{version}"
         expires = int(time.time() + self.ttl_s)
-        query = urlencode({"client": "sim", "token": self.signature(key, expires), "expires": expires,
-                           "name": name, "dl": "true"})  # fmt: skip
+        query = urlencode(
+            {"client": "sim", "token": self.signature(key, expires), "expires": expires, "name": name, "dl": "true"}
+        )
         return f"{self.media_url}/file/{quote(key)}/binary?{query}"
 
 
 class MediaHost:
-    def __init__(self, signer: MediaSigner, resolve: Resolver, bytes_per_s: float, counters) -> None:
+    def __init__(
+        self,
+        signer: MediaSigner,
+        resolve: Resolver,
+        bytes_per_s: float,
+        counters,
+        drop: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.signer, self.resolve, self.bytes_per_s, self.counters = signer, resolve, bytes_per_s, counters
+        self.drop = drop  # a seeded fault: close the connection half way through the bytes
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         if "Authorization" in request.headers:
@@ -63,6 +72,12 @@ class MediaHost:
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         response.content_length = len(data)
         await response.prepare(request)
+        if len(data) > 1 and self.drop():
+            self.counters["faults.media_drop"] += 1
+            await response.write(data[: len(data) // 2])
+            if request.transport is not None:
+                request.transport.close()
+            return response
         for start in range(0, len(data), CHUNK):
             await response.write(data[start : start + CHUNK])
             if self.bytes_per_s:

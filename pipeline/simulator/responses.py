@@ -14,8 +14,7 @@ Record = dict[str, Any]
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
-                        headers=headers)  # fmt: skip
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
 def confluence_error(status: int, title: str, detail: str | None = None) -> web.Response:
@@ -40,9 +39,20 @@ def int_param(request: web.Request, name: str, default: int, low: int = 0) -> in
         value = int(raw)
     except ValueError:
         raise web.HTTPBadRequest(
-            body=orjson.dumps({"errors": [{"status": 400, "code": "INVALID_REQUEST_PARAMETER",
-                                           "title": f"'{name}' must be a number", "detail": None}]}),
-            content_type="application/json") from None  # fmt: skip
+            body=orjson.dumps(
+                {
+                    "errors": [
+                        {
+                            "status": 400,
+                            "code": "INVALID_REQUEST_PARAMETER",
+                            "title": f"'{name}' must be a number",
+                            "detail": None,
+                        }
+                    ]
+                }
+            ),
+            content_type="application/json",
+        ) from None
     if value < low:
         raise web.HTTPBadRequest(text=f"'{name}' must be at least {low}")
     return value
@@ -58,9 +68,15 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         return int(position), last_id
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(
-            body=orjson.dumps({"errors": [{"status": 400, "code": "INVALID_REQUEST_PARAMETER",
-                                           "title": "Invalid cursor", "detail": None}]}),
-            content_type="application/json") from None  # fmt: skip
+            body=orjson.dumps(
+                {
+                    "errors": [
+                        {"status": 400, "code": "INVALID_REQUEST_PARAMETER", "title": "Invalid cursor", "detail": None}
+                    ]
+                }
+            ),
+            content_type="application/json",
+        ) from None
 
 
 def cursor_page(

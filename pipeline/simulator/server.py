@@ -33,13 +33,15 @@ LOGIN_PAGE = (
     "<body><form action='/login'>Log in to continue</form></body></html>"
 )
 HOSTS = ("gateway", "site", "media", "auth")
+FAMILY = web.RequestKey("family", str)
 
 
 class Simulator:
     """Start with `async with Simulator(...) as sim:`; `sim.token` has every read scope."""
 
-    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0, token: str | None = None
+    ) -> None:
         self.config = config or SimConfig()
         if self.config.scale not in SCALES:
             raise ValueError(f"unknown scale {self.config.scale!r}: choose one of {', '.join(SCALES)}")
@@ -72,7 +74,13 @@ class Simulator:
         for name, sock in zip(HOSTS, sockets, strict=True):
             self.urls[name] = f"http://{self.host}:{sock.getsockname()[1]}"
         self.signer = MediaSigner(self.urls["media"], self.config.media_url_ttl_s)
-        media = MediaHost(self.signer, self._resolve_blob, self.config.slow_download_bytes_per_s, self.log.counters)
+        media = MediaHost(
+            self.signer,
+            self._resolve_blob,
+            self.config.slow_download_bytes_per_s,
+            self.log.counters,
+            drop=lambda: self.limits.fault() == "drop",
+        )
         apps = [
             self._gateway_app(),
             self._site_app(),
@@ -116,8 +124,9 @@ class Simulator:
     def _gateway_app(self) -> web.Application:
         app = web.Application(middlewares=[self._logged("gateway"), self._gate])
         confluence = ConfluenceApi(self.confluence, self.site_url, self.signer)
-        jira = JiraApi(self.jira, self.site_url, self.signer, self.config.time_zone, self.config.account_email,
-                       self.overlay.now)  # fmt: skip
+        jira = JiraApi(
+            self.jira, self.site_url, self.signer, self.config.time_zone, self.config.account_email, self.overlay.now
+        )
         for product, api in (("confluence", confluence), ("jira", jira)):
             for method, path, handler in api.routes():
                 route = app.router.add_route(method, f"/ex/{product}/{{cloud_id}}{path}", handler)
@@ -149,9 +158,19 @@ class Simulator:
                 status = exc.status
                 raise
             finally:
-                family = request.get("family", "")
-                self.log.add(LoggedRequest(time.time(), host, request.method, request.path, request.query_string,
-                                           status, family, "Authorization" in request.headers))  # fmt: skip
+                family = request.get(FAMILY, "")
+                self.log.add(
+                    LoggedRequest(
+                        time.time(),
+                        host,
+                        request.method,
+                        request.path,
+                        request.query_string,
+                        status,
+                        family,
+                        "Authorization" in request.headers,
+                    )
+                )
 
         return log
 
@@ -170,13 +189,19 @@ class Simulator:
         if principal is None:
             return json_response({"code": 401, "message": "Unauthorized"}, 401)
         if principal.kind == "classic":
-            return json_response({"code": 401, "message": "Unauthorized; scope does not match"}, 401,
-                                 {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"})  # fmt: skip
+            return json_response(
+                {"code": 401, "message": "Unauthorized; scope does not match"},
+                401,
+                {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"},
+            )
         if operation is not None and not operation.allows(principal.scopes):
-            return json_response({"code": 401, "message": "Unauthorized; scope does not match"}, 401,
-                                 {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"})  # fmt: skip
+            return json_response(
+                {"code": 401, "message": "Unauthorized; scope does not match"},
+                401,
+                {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"},
+            )
         family = f"{product}:{request.method}:{route.resource.canonical.split('/')[7]}"
-        request["family"] = family
+        request[FAMILY] = family
         refusal = self._rate_limit(product, family)
         if refusal is not None:
             return refusal
@@ -236,8 +261,11 @@ class Simulator:
             if request.path.startswith("/rest/"):
                 body = {"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}
             else:
-                body = {"statusCode": 401, "message": "This request is not authorized: scoped tokens and OAuth "
-                        "tokens work only through api.atlassian.com"}  # fmt: skip
+                body = {
+                    "statusCode": 401,
+                    "message": "This request is not authorized: scoped tokens and OAuth "
+                    "tokens work only through api.atlassian.com",
+                }
             return json_response(body, 401)
         return web.Response(text=LOGIN_PAGE, content_type="text/html")
 
@@ -249,8 +277,14 @@ class Simulator:
         if issued is None:
             return json_response({"error": "access_denied", "error_description": "Unauthorized"}, 401)
         token, lifetime = issued
-        return json_response({"access_token": token, "token_type": "Bearer", "expires_in": int(lifetime),
-                              "scope": " ".join(sorted(self.tokens.tokens[token].scopes))})  # fmt: skip
+        return json_response(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": int(lifetime),
+                "scope": " ".join(sorted(self.tokens.tokens[token].scopes)),
+            }
+        )
 
     def _resolve_blob(self, product: str, item_id: str, version: int) -> tuple[str, int] | None:
         if product == "confluence":

@@ -35,27 +35,46 @@ def version_of(item: Row) -> Row:
 
 
 def space_row(item: Row) -> Row:
-    return {"id": str(item["id"]), "key": item.get("key"), "name": item.get("name"), "type": item.get("type"),
-            "status": item.get("status"), "homepage_id": item.get("homepageId"), "created_at": item.get("createdAt"),
-            "raw": dumps(item)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "key": item.get("key"),
+        "name": item.get("name"),
+        "type": item.get("type"),
+        "status": item.get("status"),
+        "homepage_id": item.get("homepageId"),
+        "created_at": item.get("createdAt"),
+        "raw": dumps(item),
+    }
 
 
 def content_row(item: Row, kind: str) -> Row:
     """A page or blog post. The body goes to its own column; `raw` keeps everything else."""
     version = version_of(item)
     raw = {k: v for k, v in item.items() if k != "body"}
-    row = {"id": str(item["id"]), "space_id": item.get("spaceId"), "title": item.get("title"),
-           "status": item.get("status"), "version": version.get("number"), "created_at": item.get("createdAt"),
-           "updated_at": version.get("createdAt"), "author_id": item.get("authorId"), "body_storage": body_of(item),
-           "raw": dumps(raw)}  # fmt: skip
+    row = {
+        "id": str(item["id"]),
+        "space_id": item.get("spaceId"),
+        "title": item.get("title"),
+        "status": item.get("status"),
+        "version": version.get("number"),
+        "created_at": item.get("createdAt"),
+        "updated_at": version.get("createdAt"),
+        "author_id": item.get("authorId"),
+        "body_storage": body_of(item),
+        "raw": dumps(raw),
+    }
     if kind == "page":
         row["parent_id"] = item.get("parentId")
     return row
 
 
 def container_of(item: Row) -> tuple[str | None, str | None]:
-    for key, kind in (("pageId", "page"), ("blogPostId", "blogpost"), ("attachmentId", "attachment"),
-                      ("customContentId", "custom")):  # fmt: skip
+    for key, kind in (
+        ("pageId", "page"),
+        ("blogPostId", "blogpost"),
+        ("attachmentId", "attachment"),
+        ("customContentId", "custom"),
+    ):
         if item.get(key):
             return str(item[key]), kind
     return None, None
@@ -65,19 +84,36 @@ def comment_row(item: Row, kind: str) -> Row:
     container, container_type = container_of(item)
     version = version_of(item)
     raw = {k: v for k, v in item.items() if k != "body"}
-    return {"id": str(item["id"]), "container_id": container, "container_type": container_type,
-            "parent_comment_id": item.get("parentCommentId"), "kind": kind, "status": item.get("status"),
-            "version": version.get("number"), "updated_at": version.get("createdAt"),
-            "author_id": version.get("authorId"), "body_storage": body_of(item), "raw": dumps(raw)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "container_id": container,
+        "container_type": container_type,
+        "parent_comment_id": item.get("parentCommentId"),
+        "kind": kind,
+        "status": item.get("status"),
+        "version": version.get("number"),
+        "updated_at": version.get("createdAt"),
+        "author_id": version.get("authorId"),
+        "body_storage": body_of(item),
+        "raw": dumps(raw),
+    }
 
 
 def attachment_row(item: Row) -> Row:
     container, container_type = container_of(item)
     version = version_of(item)
-    return {"id": str(item["id"]), "container_id": container, "container_type": container_type,
-            "title": item.get("title"), "media_type": item.get("mediaType"), "file_size": item.get("fileSize"),
-            "version": version.get("number"), "created_at": item.get("createdAt"), "file_id": item.get("fileId"),
-            "raw": dumps(item)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "container_id": container,
+        "container_type": container_type,
+        "title": item.get("title"),
+        "media_type": item.get("mediaType"),
+        "file_size": item.get("fileSize"),
+        "version": version.get("number"),
+        "created_at": item.get("createdAt"),
+        "file_id": item.get("fileId"),
+        "raw": dumps(item),
+    }
 
 
 def download_path(item: Row) -> str:
@@ -98,8 +134,9 @@ async def sync(ctx: SyncContext) -> None:
     async with anyio.create_task_group() as group:
         for space in spaces:
             for kind in ("page", "blogpost"):
-                group.start_soon(_limited, limiter, ctx, f"confluence {kind}s of {space['key']}", sync_contents, ctx,
-                                 space, kind)  # fmt: skip
+                group.start_soon(
+                    _limited, limiter, ctx, f"confluence {kind}s of {space['key']}", sync_contents, ctx, space, kind
+                )
     async with anyio.create_task_group() as group:
         for kind in ("footer", "inline"):
             group.start_soon(ctx.guarded, f"confluence {kind} comments", sync_comments, ctx, kind)
@@ -152,18 +189,32 @@ async def sync_attachments(ctx: SyncContext) -> None:
             continue
         await ctx.emit(Batch("confluence_attachments", [attachment_row(item) for item in items]))
         for item in items:
-            await ctx.fetch_bytes(DownloadJob(
-                "confluence", download_path(item), "confluence_attachments", str(item["id"]),
-                version_of(item).get("number"), item.get("fileSize"), f"attachment {item['id']}"))  # fmt: skip
+            await ctx.fetch_bytes(
+                DownloadJob(
+                    "confluence",
+                    download_path(item),
+                    "confluence_attachments",
+                    str(item["id"]),
+                    version_of(item).get("number"),
+                    item.get("fileSize"),
+                    f"attachment {item['id']}",
+                )
+            )
 
 
 async def sync_labels(ctx: SyncContext) -> None:
     labels: list[Row] = []
     async for page in cursor_pages(ctx.client, "confluence", f"{V2}/labels", {"limit": LIMIT}):
         labels.extend(page.items)
-        await ctx.emit(Batch("confluence_labels", [
-            {"id": str(lab["id"]), "name": lab.get("name"), "prefix": lab.get("prefix"), "raw": dumps(lab)}
-            for lab in page.items]))  # fmt: skip
+        await ctx.emit(
+            Batch(
+                "confluence_labels",
+                [
+                    {"id": str(lab["id"]), "name": lab.get("name"), "prefix": lab.get("prefix"), "raw": dumps(lab)}
+                    for lab in page.items
+                ],
+            )
+        )
     containers = ctx.progress.counts["confluence_pages"] + ctx.progress.counts["confluence_blogposts"]
     if 2 * len(labels) <= containers:
         for label in labels:
@@ -190,11 +241,25 @@ async def _labels_per_container(ctx: SyncContext) -> None:
         for content_id in ids:
             if ctx.selected_containers is not None and content_id not in ctx.selected_containers:
                 continue
-            async for page in cursor_pages(ctx.client, "confluence", f"{V2}/{kind}s/{content_id}/labels",
-                                           {"limit": LIMIT}):  # fmt: skip
-                rows = [{"content_id": content_id, "label_id": str(lab["id"]), "content_type": kind} for lab in page.items]
+            async for page in cursor_pages(
+                ctx.client, "confluence", f"{V2}/{kind}s/{content_id}/labels", {"limit": LIMIT}
+            ):
+                rows = [
+                    {"content_id": content_id, "label_id": str(lab["id"]), "content_type": kind} for lab in page.items
+                ]
                 if rows:
-                    await ctx.emit(Batch("confluence_labels", [
-                        {"id": str(lab["id"]), "name": lab.get("name"), "prefix": lab.get("prefix"), "raw": dumps(lab)}
-                        for lab in page.items]))  # fmt: skip
+                    await ctx.emit(
+                        Batch(
+                            "confluence_labels",
+                            [
+                                {
+                                    "id": str(lab["id"]),
+                                    "name": lab.get("name"),
+                                    "prefix": lab.get("prefix"),
+                                    "raw": dumps(lab),
+                                }
+                                for lab in page.items
+                            ],
+                        )
+                    )
                     await ctx.emit(Batch("confluence_content_labels", rows))

@@ -55,40 +55,73 @@ def account_of(value: Any) -> str | None:
 
 
 def project_row(item: Row) -> Row:
-    return {"id": str(item["id"]), "key": item.get("key"), "name": item.get("name"),
-            "project_type": item.get("projectTypeKey"), "raw": dumps(item)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "key": item.get("key"),
+        "name": item.get("name"),
+        "project_type": item.get("projectTypeKey"),
+        "raw": dumps(item),
+    }
 
 
 def field_row(item: Row) -> Row:
-    return {"id": str(item["id"]), "name": item.get("name"), "custom": int(bool(item.get("custom"))),
-            "raw": dumps(item)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "name": item.get("name"),
+        "custom": int(bool(item.get("custom"))),
+        "raw": dumps(item),
+    }
 
 
 def issue_row(item: Row) -> Row:
     fields = item.get("fields") or {}
     kept = {k: v for k, v in fields.items() if k not in CHILD_KEYS}
-    return {"id": str(item["id"]), "key": item.get("key"), "project_id": (fields.get("project") or {}).get("id"),
-            "summary": fields.get("summary"), "status": name_of(fields.get("status")),
-            "issue_type": name_of(fields.get("issuetype")), "created": utc(fields.get("created")),
-            "updated": utc(fields.get("updated")), "fields": dumps(kept)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "key": item.get("key"),
+        "project_id": (fields.get("project") or {}).get("id"),
+        "summary": fields.get("summary"),
+        "status": name_of(fields.get("status")),
+        "issue_type": name_of(fields.get("issuetype")),
+        "created": utc(fields.get("created")),
+        "updated": utc(fields.get("updated")),
+        "fields": dumps(kept),
+    }
 
 
 def comment_row(item: Row, issue_id: str) -> Row:
-    return {"id": str(item["id"]), "issue_id": issue_id, "author_id": account_of(item.get("author")),
-            "created": utc(item.get("created")), "updated": utc(item.get("updated")),
-            "body": dumps(item.get("body")), "raw": dumps(item)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "issue_id": issue_id,
+        "author_id": account_of(item.get("author")),
+        "created": utc(item.get("created")),
+        "updated": utc(item.get("updated")),
+        "body": dumps(item.get("body")),
+        "raw": dumps(item),
+    }
 
 
 def attachment_row(item: Row, issue_id: str) -> Row:
-    return {"id": str(item["id"]), "issue_id": issue_id, "filename": item.get("filename"),
-            "mime_type": item.get("mimeType"), "size": item.get("size"), "created": utc(item.get("created")),
-            "raw": dumps(item)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "issue_id": issue_id,
+        "filename": item.get("filename"),
+        "mime_type": item.get("mimeType"),
+        "size": item.get("size"),
+        "created": utc(item.get("created")),
+        "raw": dumps(item),
+    }
 
 
 def worklog_row(item: Row, issue_id: str) -> Row:
-    return {"id": str(item["id"]), "issue_id": issue_id, "started": utc(item.get("started")),
-            "time_spent_seconds": item.get("timeSpentSeconds"), "updated": utc(item.get("updated")),
-            "raw": dumps(item)}  # fmt: skip
+    return {
+        "id": str(item["id"]),
+        "issue_id": issue_id,
+        "started": utc(item.get("started")),
+        "time_spent_seconds": item.get("timeSpentSeconds"),
+        "updated": utc(item.get("updated")),
+        "raw": dumps(item),
+    }
 
 
 def changelog_row(item: Row, issue_id: str) -> Row:
@@ -175,7 +208,9 @@ async def fetch_issues(ctx: SyncContext, ids: list[str]) -> None:
         await sync_changelogs(ctx, [str(i["id"]) for i in issues])
     if errors:
         retry = [str(e.get("id")) for e in errors if e.get("id")]
-        raise UnexpectedResponse(f"Jira could not return issues {', '.join(retry[:10])}: {errors[0].get('errorMessage')}")
+        raise UnexpectedResponse(
+            f"Jira could not return issues {', '.join(retry[:10])}: {errors[0].get('errorMessage')}"
+        )
 
 
 async def save_children(ctx: SyncContext, issue: Row) -> None:
@@ -191,8 +226,17 @@ async def save_children(ctx: SyncContext, issue: Row) -> None:
         await ctx.emit(Batch("jira_attachments", [attachment_row(a, issue_id) for a in attachments]))
         for item in attachments:
             path = item.get("content") or f"{API}/attachment/content/{item['id']}"
-            await ctx.fetch_bytes(DownloadJob("jira", path, "jira_attachments", str(item["id"]), None,
-                                              item.get("size"), f"attachment {item['id']}"))  # fmt: skip
+            await ctx.fetch_bytes(
+                DownloadJob(
+                    "jira",
+                    path,
+                    "jira_attachments",
+                    str(item["id"]),
+                    None,
+                    item.get("size"),
+                    f"attachment {item['id']}",
+                )
+            )
     if ctx.settings.jira_worklogs:
         worklogs = complete(fields.get("worklog"), "worklogs")
         if worklogs is None:
