@@ -29,8 +29,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def settings_for(sim: Simulator, tmp_path: Path, **overrides: Any) -> Settings:
-    flags = {"site": sim.site_url, "gateway": sim.gateway_url, "auth_url": sim.auth_url,
-             "db": tmp_path / "atlassian.db", "attachments_dir": tmp_path / "blobs", **overrides}  # fmt: skip
+    flags = {
+        "site": sim.site_url,
+        "gateway": sim.gateway_url,
+        "auth_url": sim.auth_url,
+        "db": tmp_path / "atlassian.db",
+        "attachments_dir": tmp_path / "blobs",
+        **overrides,
+    }
     return load_settings(flags, environ={}, default_config=False)
 
 

@@ -38,33 +38,67 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
             if record["status"] not in LISTED_BY_DEFAULT:
                 continue
             visible[record["id"]] = kind
-            rows.add((record["id"], record["spaceId"], record.get("parentId") if kind == "page" else None,
-                      record["title"], record["status"], record["version"]["number"], record["version"]["createdAt"],
-                      record["_body"]))  # fmt: skip
+            rows.add(
+                (
+                    record["id"],
+                    record["spaceId"],
+                    record.get("parentId") if kind == "page" else None,
+                    record["title"],
+                    record["status"],
+                    record["version"]["number"],
+                    record["version"]["createdAt"],
+                    record["_body"],
+                )
+            )
         out[table] = rows
     out["confluence_comments"] = {
         (r["id"], r["_container"], r["parentCommentId"], r["_kind"], r["version"]["number"], r["_body"])
-        for kind in ("footer", "inline") for r in c.all_comments(kind)
-    }  # fmt: skip
+        for kind in ("footer", "inline")
+        for r in c.all_comments(kind)
+    }
     out["confluence_attachments"] = {
-        (a["id"], a["_container"], a["title"], a["fileSize"], a["version"]["number"],
-         sha(a["_seed"], a["fileSize"]) if with_bytes else None)
+        (
+            a["id"],
+            a["_container"],
+            a["title"],
+            a["fileSize"],
+            a["version"]["number"],
+            sha(a["_seed"], a["fileSize"]) if with_bytes else None,
+        )
         for a in c.all_attachments()
-    }  # fmt: skip
+    }
     out["confluence_content_labels"] = {(cid, lab["id"]) for cid in visible for lab in c.labels_of(cid)}
     out["jira_projects"] = {(p["id"], p["key"], p["name"]) for p in j.projects()}
     issues, comments, attachments = set(), set(), set()
     for project in j.projects():
         for issue in j.issues(project["id"]):
-            issues.add((issue["id"], issue["key"], project["id"], issue["summary"], issue["status"],
-                        issue["issuetype"], utc_ms(issue["_updated"]), issue["customfield_10016"],
-                        orjson.dumps(issue["description"]).decode()))  # fmt: skip
+            issues.add(
+                (
+                    issue["id"],
+                    issue["key"],
+                    project["id"],
+                    issue["summary"],
+                    issue["status"],
+                    issue["issuetype"],
+                    utc_ms(issue["_updated"]),
+                    issue["customfield_10016"],
+                    orjson.dumps(issue["description"]).decode(),
+                )
+            )
             for comment in j.children("comment", issue["id"]):
-                comments.add((comment["id"], issue["id"], utc_ms(comment["_updated"]),
-                              orjson.dumps(comment["body"]).decode()))  # fmt: skip
+                comments.add(
+                    (comment["id"], issue["id"], utc_ms(comment["_updated"]), orjson.dumps(comment["body"]).decode())
+                )
             for att in j.children("attachment", issue["id"]):
-                attachments.add((att["id"], issue["id"], att["filename"], att["size"],
-                                 sha(att["_seed"], att["size"]) if with_bytes else None))  # fmt: skip
+                attachments.add(
+                    (
+                        att["id"],
+                        issue["id"],
+                        att["filename"],
+                        att["size"],
+                        sha(att["_seed"], att["size"]) if with_bytes else None,
+                    )
+                )
     out["jira_issues"], out["jira_comments"], out["jira_attachments"] = issues, comments, attachments
     return out
 
@@ -76,26 +110,35 @@ def stored(db: Path) -> dict[str, set[tuple]]:
         live = "WHERE deleted_at IS NULL"
         out = {
             "confluence_spaces": q(f"SELECT id, key, name, status FROM confluence_spaces {live}"),
-            "confluence_pages": q(f"SELECT id, space_id, parent_id, title, status, version, updated_at, body_storage "
-                                  f"FROM confluence_pages {live}"),
-            "confluence_blogposts": q(f"SELECT id, space_id, NULL, title, status, version, updated_at, body_storage "
-                                      f"FROM confluence_blogposts {live}"),
-            "confluence_comments": q(f"SELECT id, container_id, parent_comment_id, kind, version, body_storage "
-                                     f"FROM confluence_comments {live}"),
-            "confluence_attachments": q(f"SELECT id, container_id, title, file_size, version, sha256 "
-                                        f"FROM confluence_attachments {live}"),
+            "confluence_pages": q(
+                f"SELECT id, space_id, parent_id, title, status, version, updated_at, body_storage "
+                f"FROM confluence_pages {live}"
+            ),
+            "confluence_blogposts": q(
+                f"SELECT id, space_id, NULL, title, status, version, updated_at, body_storage "
+                f"FROM confluence_blogposts {live}"
+            ),
+            "confluence_comments": q(
+                f"SELECT id, container_id, parent_comment_id, kind, version, body_storage "
+                f"FROM confluence_comments {live}"
+            ),
+            "confluence_attachments": q(
+                f"SELECT id, container_id, title, file_size, version, sha256 FROM confluence_attachments {live}"
+            ),
             "confluence_content_labels": q("SELECT content_id, label_id FROM confluence_content_labels"),
             "jira_projects": q(f"SELECT id, key, name FROM jira_projects {live}"),
-            "jira_issues": q(f"SELECT id, key, project_id, summary, status, issue_type, updated, "
-                             f"json_extract(fields, '$.customfield_10016'), json(json_extract(fields, '$.description')) "
-                             f"FROM jira_issues {live}"),
+            "jira_issues": q(
+                "SELECT id, key, project_id, summary, status, issue_type, updated, "
+                "json_extract(fields, '$.customfield_10016'), json(json_extract(fields, '$.description')) "
+                f"FROM jira_issues {live}"
+            ),
             "jira_comments": q(f"SELECT id, issue_id, updated, body FROM jira_comments {live}"),
             "jira_attachments": q(f"SELECT id, issue_id, filename, size, sha256 FROM jira_attachments {live}"),
-        }  # fmt: skip
+        }
     finally:
         conn.close()
     # SQLite's json() writes compact JSON, as orjson does; None descriptions come back as SQL NULL
-    out["jira_issues"] = {row[:-1] + (row[-1] if row[-1] is not None else "null",) for row in out["jira_issues"]}
+    out["jira_issues"] = {(*row[:-1], row[-1] if row[-1] is not None else "null") for row in out["jira_issues"]}
     return out
 
 
@@ -104,8 +147,11 @@ def differences(want: dict[str, set[tuple]], got: dict[str, set[tuple]]) -> dict
     for table in want:
         missing, extra = want[table] - got.get(table, set()), got.get(table, set()) - want[table]
         if missing or extra:
-            diff[table] = {"missing": sorted(missing, key=str)[:3], "extra": sorted(extra, key=str)[:3],
-                           "counts": (len(missing), len(extra))}  # fmt: skip
+            diff[table] = {
+                "missing": sorted(missing, key=str)[:3],
+                "extra": sorted(extra, key=str)[:3],
+                "counts": (len(missing), len(extra)),
+            }
     return diff
 
 

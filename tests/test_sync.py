@@ -19,7 +19,7 @@ async def test_full_sync_stores_exactly_the_sites_data(sim, tmp_path):
 
 
 async def test_full_sync_is_exact_with_faults_rate_limits_and_latency(tmp_path):
-    config = SimConfig(scale="small", seed=7, faults=0.05, rate_limit=40, burst=10, latency_ms=2, jitter_ms=5)
+    config = SimConfig(scale="tiny", seed=7, faults=0.08, rate_limit=30, burst=6, latency_ms=2, jitter_ms=5)
     async with Simulator(config) as sim:
         result = await run_sync(sim, tmp_path)
         counters = sim.log.counters
@@ -54,7 +54,8 @@ async def test_the_same_bytes_attached_twice_are_stored_once(tmp_path):
     conn = sqlite3.connect(tmp_path / "atlassian.db")
     rows = conn.execute(
         "SELECT COUNT(*), COUNT(DISTINCT sha256) FROM (SELECT sha256 FROM confluence_attachments "
-        "UNION ALL SELECT sha256 FROM jira_attachments)").fetchone()  # fmt: skip
+        "UNION ALL SELECT sha256 FROM jira_attachments)"
+    ).fetchone()
     assert rows[0] > rows[1], "the simulator shares some bytes between attachments"
     assert len(blob_files(tmp_path / "blobs")) == rows[1]
 
@@ -124,6 +125,7 @@ async def test_project_filter(sim, tmp_path):
 async def test_run_history_records_the_run(sim, tmp_path):
     result = await run_sync(sim, tmp_path)
     conn = sqlite3.connect(tmp_path / "atlassian.db")
-    run = conn.execute("SELECT status, requests, rows_written, downloads, finished_at FROM sync_runs WHERE id = ?",
-                       (result.run_id,)).fetchone()  # fmt: skip
+    run = conn.execute(
+        "SELECT status, requests, rows_written, downloads, finished_at FROM sync_runs WHERE id = ?", (result.run_id,)
+    ).fetchone()
     assert run[0] == "ok" and run[1] == len(sim.log.gateway()) and run[2] > 0 and run[3] > 0 and run[4]

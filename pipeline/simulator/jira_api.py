@@ -15,7 +15,7 @@ from . import jql
 from .dataset import blob_bytes
 from .jira_content import CUSTOM_FIELDS, STATUSES, JiraContent
 from .media import MediaSigner
-from .responses import int_param, jira_error, json_response
+from .responses import http_error, int_param, jira_error, json_response
 
 Record = dict[str, Any]
 INLINE_LIMIT = 20  # comments and worklogs embedded in an issue are cut here, as in Jira
@@ -338,11 +338,9 @@ class JiraApi:
     def _issue_or_404(self, request: web.Request) -> Record:
         issue_id = self.content.locate(request.match_info["issueIdOrKey"])
         if issue_id is None:
-            raise web.HTTPNotFound(
-                body=orjson.dumps(
-                    {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}
-                ),
-                content_type="application/json",
+            raise http_error(
+                web.HTTPNotFound,
+                {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}},
             )
         return self.content.issue(issue_id)
 

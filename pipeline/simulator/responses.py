@@ -26,6 +26,16 @@ def jira_error(status: int, *messages: str, errors: dict[str, str] | None = None
     return json_response({"errorMessages": list(messages), "errors": errors or {}}, status)
 
 
+def http_error(kind: type[web.HTTPException], body: Any) -> web.HTTPException:
+    """An HTTP error to raise from deep inside a handler, with a JSON body of Atlassian's shape."""
+    return kind(text=orjson.dumps(body).decode(), content_type="application/json")
+
+
+def invalid_parameter(title: str) -> web.HTTPException:
+    error = {"status": 400, "code": "INVALID_REQUEST_PARAMETER", "title": title, "detail": None}
+    return http_error(web.HTTPBadRequest, {"errors": [error]})
+
+
 def multi(request: web.Request, name: str) -> list[str]:
     """An array parameter, sent repeated (status=a&status=b) or comma-separated (status=a,b)."""
     return [v for raw in request.query.getall(name, []) for v in raw.split(",") if v]
@@ -38,21 +48,7 @@ def int_param(request: web.Request, name: str, default: int, low: int = 0) -> in
     try:
         value = int(raw)
     except ValueError:
-        raise web.HTTPBadRequest(
-            body=orjson.dumps(
-                {
-                    "errors": [
-                        {
-                            "status": 400,
-                            "code": "INVALID_REQUEST_PARAMETER",
-                            "title": f"'{name}' must be a number",
-                            "detail": None,
-                        }
-                    ]
-                }
-            ),
-            content_type="application/json",
-        ) from None
+        raise invalid_parameter(f"'{name}' must be a number") from None
     if value < low:
         raise web.HTTPBadRequest(text=f"'{name}' must be at least {low}")
     return value
@@ -67,16 +63,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         position, _, last_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
         return int(position), last_id
     except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            body=orjson.dumps(
-                {
-                    "errors": [
-                        {"status": 400, "code": "INVALID_REQUEST_PARAMETER", "title": "Invalid cursor", "detail": None}
-                    ]
-                }
-            ),
-            content_type="application/json",
-        ) from None
+        raise invalid_parameter("Invalid cursor") from None
 
 
 def cursor_page(
