@@ -28,8 +28,11 @@ class Operation:
 
     def missing(self, granted: frozenset[str]) -> tuple[str, ...]:
         """The smallest set of scopes that, added to `granted`, would allow this operation."""
-        options = [tuple(s for s in scopes if s not in granted) for scopes in self.scope_sets]
-        return min(options, key=len) if options else ()
+        options = [(tuple(s for s in scopes if s not in granted), scopes) for scopes in self.scope_sets]
+        if not options:
+            return ()
+        # fewest to add; on a tie, finish the set the token has most of (classic vs granular)
+        return min(options, key=lambda o: (len(o[0]), -(len(o[1]) - len(o[0]))))[0]
 
 
 def _c(path: str, scope: str) -> Operation:

@@ -192,15 +192,11 @@ class ConfluenceApi:
 
     async def versions(self, request: web.Request) -> web.Response:
         page = self._container(request, "page")
-        versions = [
-            {**v, "page": {"id": page["id"], "title": page["title"]}} for v in self.content.versions(page["id"])
-        ]
-        versions = sort_records(
-            [{"id": str(v["number"]), **v} for v in versions],
-            request.query.get("sort") or "-modified-date",
-            DATED_SORTS,
-        )
-        return cursor_page(request, versions, lambda v: {k: v[k] for k in v if k != "id"}, self.site_url)
+        versions = self.content.versions(page["id"])  # oldest first
+        if request.query.get("sort", "-modified-date").startswith("-"):
+            versions.reverse()
+        items = [{"id": str(v["number"]), **v, "page": {"id": page["id"], "title": page["title"]}} for v in versions]
+        return cursor_page(request, items, lambda v: {k: x for k, x in v.items() if k != "id"}, self.site_url)
 
     async def labels_of(self, request: web.Request) -> web.Response:
         kind = "page" if "/pages/" in request.path else "blogpost"
