@@ -249,6 +249,13 @@ class GatewayClient:
     async def download(self, product: str, path: str, writer: BlobWriter, expected_size: int | None) -> StoredBlob:
         """Fetch attachment bytes into `writer`, following the redirect to the media host without the token."""
         url = self.url(product, path)
+        try:
+            return await self._download(product, url, writer, expected_size)
+        except BaseException:
+            writer.discard()  # cancelled or failed: no partial file stays behind
+            raise
+
+    async def _download(self, product: str, url: str, writer: BlobWriter, expected_size: int | None) -> StoredBlob:
         family = f"{product}:GET:download"
         for attempt in range(self.settings.max_retries + 1):
             writer.reset()

@@ -53,3 +53,28 @@ def gateway_path(sim: Simulator, product: str, path: str) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def threaded_sim():
+    """A simulator on its own thread and loop, for commands that run their own event loop."""
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    simulator = Simulator(SimConfig(scale="tiny"))
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(simulator.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10), "the simulator did not start"
+    yield simulator
+    asyncio.run_coroutine_threadsafe(simulator.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)

@@ -74,33 +74,52 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
         jira_attachment = j.children("attachment", issue)[0]
         v2 = "/wiki/api/v2"
         gets = [
-            ("confluence", f"{v2}/spaces?limit=2"), ("confluence", f"{v2}/spaces/{space}/pages?body-format=storage"),
+            ("confluence", f"{v2}/spaces?limit=2"),
+            ("confluence", f"{v2}/spaces/{space}/pages?body-format=storage"),
             ("confluence", f"{v2}/spaces/{space}/blogposts?body-format=atlas_doc_format"),
-            ("confluence", f"{v2}/pages?limit=3&body-format=storage"), ("confluence", f"{v2}/pages/{page['id']}"),
-            ("confluence", f"{v2}/blogposts?limit=3"), ("confluence", f"{v2}/blogposts/{blog['id']}?body-format=storage"),
-            ("confluence", f"{v2}/pages/{page['id']}/versions"), ("confluence", f"{v2}/pages/{page['id']}/labels"),
-            ("confluence", f"{v2}/blogposts/{blog['id']}/labels"), ("confluence", f"{v2}/labels"),
-            ("confluence", f"{v2}/labels/{label}/pages"), ("confluence", f"{v2}/labels/{label}/blogposts"),
-            ("confluence", f"{v2}/attachments?limit=5"), ("confluence", f"{v2}/pages/{page['id']}/attachments"),
+            ("confluence", f"{v2}/pages?limit=3&body-format=storage"),
+            ("confluence", f"{v2}/pages/{page['id']}"),
+            ("confluence", f"{v2}/blogposts?limit=3"),
+            ("confluence", f"{v2}/blogposts/{blog['id']}?body-format=storage"),
+            ("confluence", f"{v2}/pages/{page['id']}/versions"),
+            ("confluence", f"{v2}/pages/{page['id']}/labels"),
+            ("confluence", f"{v2}/blogposts/{blog['id']}/labels"),
+            ("confluence", f"{v2}/labels"),
+            ("confluence", f"{v2}/labels/{label}/pages"),
+            ("confluence", f"{v2}/labels/{label}/blogposts"),
+            ("confluence", f"{v2}/attachments?limit=5"),
+            ("confluence", f"{v2}/pages/{page['id']}/attachments"),
             ("confluence", f"{v2}/blogposts/{blog['id']}/attachments"),
-            ("confluence", f"{v2}/footer-comments?body-format=storage"), ("confluence", f"{v2}/inline-comments?body-format=storage"),
-            ("confluence", f"{v2}/pages/{page['id']}/footer-comments"), ("confluence", f"{v2}/pages/{page['id']}/inline-comments"),
+            ("confluence", f"{v2}/footer-comments?body-format=storage"),
+            ("confluence", f"{v2}/inline-comments?body-format=storage"),
+            ("confluence", f"{v2}/pages/{page['id']}/footer-comments"),
+            ("confluence", f"{v2}/pages/{page['id']}/inline-comments"),
             ("confluence", f"{v2}/blogposts/{blog['id']}/footer-comments"),
             ("confluence", f"{v2}/blogposts/{blog['id']}/inline-comments"),
             ("confluence", f"{v2}/footer-comments/{footer['id']}/children"),
             ("confluence", f"{v2}/inline-comments/{inline['id']}/children"),
-            ("confluence", f"/wiki/rest/api/content/{attachment['_container']}/child/attachment/{attachment['id']}/download"),
-            ("jira", "/rest/api/3/project/search"), ("jira", "/rest/api/3/field"), ("jira", "/rest/api/3/myself"),
+            (
+                "confluence",
+                f"/wiki/rest/api/content/{attachment['_container']}/child/attachment/{attachment['id']}/download",
+            ),
+            ("jira", "/rest/api/3/project/search"),
+            ("jira", "/rest/api/3/field"),
+            ("jira", "/rest/api/3/myself"),
             ("jira", "/rest/api/3/search/jql?jql=project%3DAPOL&fields=*all&maxResults=3&expand=names,changelog"),
-            ("jira", f"/rest/api/3/issue/{issue}/comment"), ("jira", f"/rest/api/3/issue/{issue}/changelog"),
-            ("jira", f"/rest/api/3/issue/{issue}/worklog"), ("jira", f"/rest/api/3/attachment/content/{jira_attachment['id']}"),
-        ]  # fmt: skip
+            ("jira", f"/rest/api/3/issue/{issue}/comment"),
+            ("jira", f"/rest/api/3/issue/{issue}/changelog"),
+            ("jira", f"/rest/api/3/issue/{issue}/worklog"),
+            ("jira", f"/rest/api/3/attachment/content/{jira_attachment['id']}"),
+        ]
         posts = [
             ("/rest/api/3/search/jql", {"jql": "project = BORE", "fields": ["*all"], "maxResults": 2}),
             ("/rest/api/3/search/approximate-count", {"jql": "project = BORE"}),
-            ("/rest/api/3/issue/bulkfetch", {"issueIdsOrKeys": [issue, "APOL-2"], "fields": ["*all"], "expand": ["names"]}),
+            (
+                "/rest/api/3/issue/bulkfetch",
+                {"issueIdsOrKeys": [issue, "APOL-2"], "fields": ["*all"], "expand": ["names"]},
+            ),
             ("/rest/api/3/changelog/bulkfetch", {"issueIdsOrKeys": [issue, "APOL-2"], "maxResults": 3}),
-        ]  # fmt: skip
+        ]
         for product, path in gets:
             async with http.get(
                 gateway_path(sim, product, path), headers=bearer(sim.token), allow_redirects=False

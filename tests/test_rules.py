@@ -24,10 +24,21 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 # -- Retry-After and backoff -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("7", 7.0), ("0.5", 0.5), (" 3 ", 3.0), ("0", 0.0), ("-4", 0.0), ("Thu, 01 Jan 2026 12:00:30 GMT", 30.0),
-     ("Thu, 01 Jan 2026 11:59:00 GMT", 0.0), ("99999999999", 3600.0), ("soon", None), ("", None), (None, None),
-     ("nan", None)],
-)  # fmt: skip
+    [
+        ("7", 7.0),
+        ("0.5", 0.5),
+        (" 3 ", 3.0),
+        ("0", 0.0),
+        ("-4", 0.0),
+        ("Thu, 01 Jan 2026 12:00:30 GMT", 30.0),
+        ("Thu, 01 Jan 2026 11:59:00 GMT", 0.0),
+        ("99999999999", 3600.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("nan", None),
+    ],
+)
 def test_retry_after_is_read_as_seconds_or_a_date(header, seconds):
     assert parse_retry_after(header, NOW) == seconds
 
@@ -76,7 +87,7 @@ def test_site_absolute_jira_links_are_rerooted_and_keep_their_query():
 
 def test_links_already_on_the_gateway_stay_put():
     assert reroot(f"{ROOT}/wiki/api/v2/spaces?cursor=x", ROOT) == f"{ROOT}/wiki/api/v2/spaces?cursor=x"
-    assert reroot(f"/ex/confluence/11111111-2222-3333-4444-555555555555/wiki/x", ROOT) == f"{ROOT}/wiki/x"
+    assert reroot("/ex/confluence/11111111-2222-3333-4444-555555555555/wiki/x", ROOT) == f"{ROOT}/wiki/x"
 
 
 def test_links_to_other_hosts_are_refused_rather_than_sent_the_token():
@@ -89,11 +100,15 @@ def test_links_to_other_hosts_are_refused_rather_than_sent_the_token():
 # -- sites and cloud ids -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("given", "url"),
-    [("acme", "https://acme.atlassian.net"), ("acme.atlassian.net", "https://acme.atlassian.net"),
-     ("https://acme.atlassian.net/wiki/spaces/X", "https://acme.atlassian.net"),
-     ("HTTPS://acme.atlassian.net/", "https://acme.atlassian.net"), ("http://127.0.0.1:8090", "http://127.0.0.1:8090"),
-     ("http://localhost:1", "http://localhost:1")],
-)  # fmt: skip
+    [
+        ("acme", "https://acme.atlassian.net"),
+        ("acme.atlassian.net", "https://acme.atlassian.net"),
+        ("https://acme.atlassian.net/wiki/spaces/X", "https://acme.atlassian.net"),
+        ("HTTPS://acme.atlassian.net/", "https://acme.atlassian.net"),
+        ("http://127.0.0.1:8090", "http://127.0.0.1:8090"),
+        ("http://localhost:1", "http://localhost:1"),
+    ],
+)
 def test_the_site_may_be_named_in_any_of_its_forms(given, url):
     assert site_url(given) == url
 
