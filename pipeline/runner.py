@@ -31,6 +31,7 @@ from .tenant import check_cloud_id, discover_cloud_id
 
 WRITE_BUFFER = 64
 DOWNLOAD_BUFFER = 512
+COALESCE = 64  # batches at most in one transaction
 
 
 @dataclass
@@ -159,13 +160,20 @@ async def _tick(progress: Progress, scope: anyio.CancelScope) -> None:
 
 
 async def writer(store: Store, receive: MemoryObjectReceiveStream[Batch]) -> None:
-    """The single writer: one transaction per batch, in a worker thread so fetching goes on meanwhile."""
+    """The single writer. Whatever has queued up commits in one transaction, in a worker thread so that
+    fetching goes on meanwhile; each batch's checkpoint is in the same transaction as its rows."""
     async with receive:
-        async for batch in receive:
-            if batch.rows or batch.state:
-                await anyio.to_thread.run_sync(store.write, batch)
-            if batch.done is not None:
-                batch.done.set()
+        async for first in receive:
+            batches = [first]
+            while len(batches) < COALESCE:
+                try:
+                    batches.append(receive.receive_nowait())
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+            await anyio.to_thread.run_sync(store.write_many, [b for b in batches if b.rows or b.state])
+            for batch in batches:
+                if batch.done is not None:
+                    batch.done.set()
 
 
 async def download_worker(ctx: SyncContext, receive: MemoryObjectReceiveStream[DownloadJob]) -> None:

@@ -174,21 +174,16 @@ class Store:
         return self._columns[table]
 
     def write(self, batch: Batch) -> None:
-        """Apply one batch and its checkpoints in a single transaction (called from the writer thread)."""
+        self.write_many([batch])
+
+    def write_many(self, batches: list[Batch]) -> None:
+        """Apply batches and their checkpoints in one transaction (called from the writer thread)."""
+        if not batches:
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-            if batch.rows:
-                (self._update if batch.update_only else self._upsert)(batch)
-            stamp = now_iso()
-            for stream, value in batch.state.items():
-                if value is None:
-                    self.conn.execute("DELETE FROM sync_state WHERE stream = ?", (stream,))
-                else:
-                    self.conn.execute(
-                        "INSERT INTO sync_state(stream, value, updated_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT(stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                        (stream, value, stamp),
-                    )
+            for batch in batches:
+                self._apply(batch)
             self.conn.execute("COMMIT")
         except sqlite3.OperationalError as error:
             if self.conn.in_transaction:
@@ -203,6 +198,20 @@ class Store:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+
+    def _apply(self, batch: Batch) -> None:
+        if batch.rows:
+            (self._update if batch.update_only else self._upsert)(batch)
+        stamp = now_iso()
+        for stream, value in batch.state.items():
+            if value is None:
+                self.conn.execute("DELETE FROM sync_state WHERE stream = ?", (stream,))
+            else:
+                self.conn.execute(
+                    "INSERT INTO sync_state(stream, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    (stream, value, stamp),
+                )
 
     def _upsert(self, batch: Batch) -> None:
         table = batch.table

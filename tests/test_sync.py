@@ -129,3 +129,14 @@ async def test_run_history_records_the_run(sim, tmp_path):
         "SELECT status, requests, rows_written, downloads, finished_at FROM sync_runs WHERE id = ?", (result.run_id,)
     ).fetchone()
     assert run[0] == "ok" and run[1] == len(sim.log.gateway()) and run[2] > 0 and run[3] > 0 and run[4]
+
+
+async def test_request_count_is_within_1_2x_of_the_documented_minimum(tmp_path):
+    from pipeline.budget import minimum_requests
+
+    async with Simulator(SimConfig(scale="small", seed=2)) as sim:
+        result = await run_sync(sim, tmp_path)
+        made = len(sim.log.gateway())
+    budget = minimum_requests(tmp_path / "atlassian.db")
+    assert result.status == "ok" and result.stats["requests"] == made
+    assert budget["total"] <= made <= 1.2 * budget["total"], (made, budget)

@@ -7,6 +7,7 @@ layer renders them in the account's time zone, as Jira does.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from .dataset import (
@@ -103,6 +104,14 @@ class JiraContent:
             return None
         return self._make_issue(issue_id, project_index, n)
 
+    def _exists(self, issue_id: str) -> bool:
+        """Whether an issue exists, without building it."""
+        key = f"issue:{issue_id}"
+        if key in self.overlay.changed:
+            return self.overlay.changed[key] is not None
+        project_index, n = divmod(int(issue_id) - ISSUE_BASE, ISSUE_STRIDE)
+        return 0 <= project_index < self.scale.projects and 0 <= n < self.scale.issues_per_project
+
     def issue_core(self, issue_id: str) -> Record | None:
         """What JQL compares, without building the whole issue."""
         key = f"issue:{issue_id}"
@@ -120,9 +129,7 @@ class JiraContent:
         }
 
     def _times(self, issue_id: str) -> tuple[float, float]:
-        rng = rng_for(self.seed, "issue-times", issue_id)
-        created = moment(rng)
-        return created, moment(rng, after=created)
+        return generated_times(self.seed, issue_id)
 
     def _make_issue(self, issue_id: str, project_index: int, n: int) -> Record:
         rng = rng_for(self.seed, "issue", issue_id)
@@ -160,14 +167,7 @@ class JiraContent:
 
     # -- children of an issue -------------------------------------------------------------------
     def _child_count(self, kind: str, issue_id: str) -> int:
-        rng = rng_for(self.seed, f"{kind}-count", issue_id)
-        if kind == "comment":
-            return rng.randint(21, 45) if rng.random() < 0.03 else rng.choice((0, 0, 1, 2, 3, 5))
-        if kind == "attachment":
-            return rng.randint(1, 2) if rng.random() < self.scale.attachment_rate else 0
-        if kind == "worklog":
-            return rng.randint(1, 3) if rng.random() < 0.2 else 0
-        return rng.randint(1, 6)  # changelog histories
+        return child_count(self.seed, self.scale.attachment_rate, kind, issue_id)
 
     def child_ids(self, kind: str, issue_id: str) -> list[str]:
         base = int(issue_id) * CHILD_STRIDE
@@ -183,7 +183,7 @@ class JiraContent:
         if key in self.overlay.changed:
             return self.overlay.changed[key]
         issue_id, k = divmod(int(child_id), CHILD_STRIDE)
-        if self.issue(str(issue_id)) is None or k >= self._generated_count(kind, str(issue_id)):
+        if not self._exists(str(issue_id)) or k >= self._generated_count(kind, str(issue_id)):
             return None
         return self._make_child(kind, child_id, str(issue_id), k)
 
@@ -332,3 +332,23 @@ class JiraMutations:
             raise KeyError(f"no such {kind} {child_id}")
         self.overlay.put(f"{kind}:{child_id}", None)
         self._touch(self._issue(record["_issue"]))
+
+
+@lru_cache(maxsize=1 << 16)
+def generated_times(seed: int, issue_id: str) -> tuple[float, float]:
+    """An issue's generated (created, updated); cached because every child and JQL scan asks for them."""
+    rng = rng_for(seed, "issue-times", issue_id)
+    created = moment(rng)
+    return created, moment(rng, after=created)
+
+
+@lru_cache(maxsize=1 << 16)
+def child_count(seed: int, attachment_rate: float, kind: str, issue_id: str) -> int:
+    rng = rng_for(seed, f"{kind}-count", issue_id)
+    if kind == "comment":
+        return rng.randint(21, 45) if rng.random() < 0.03 else rng.choice((0, 0, 1, 2, 3, 5))
+    if kind == "attachment":
+        return rng.randint(1, 2) if rng.random() < attachment_rate else 0
+    if kind == "worklog":
+        return rng.randint(1, 3) if rng.random() < 0.2 else 0
+    return rng.randint(1, 6)  # changelog histories

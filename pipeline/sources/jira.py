@@ -35,15 +35,12 @@ def utc(stamp: str | None) -> str | None:
     if not stamp:
         return None
     try:
-        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+        moment = datetime.fromisoformat(stamp)
     except ValueError:
-        try:
-            moment = datetime.fromisoformat(stamp)
-        except ValueError:
-            return stamp
+        return stamp  # keep what Jira sent rather than lose it
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def name_of(value: Any) -> Any:
@@ -202,8 +199,10 @@ async def fetch_issues(ctx: SyncContext, ids: list[str]) -> None:
         raise UnexpectedResponse(f"{API}/issue/bulkfetch answered without an 'issues' list")
     errors = response.data.get("issueErrors") or []
     await ctx.emit(Batch("jira_issues", [issue_row(issue) for issue in issues]))
+    children = IssueChildren()
     for issue in issues:
-        await save_children(ctx, issue)
+        await children.collect(ctx, issue)
+    await children.emit(ctx)
     if ctx.settings.jira_changelogs:
         await sync_changelogs(ctx, [str(i["id"]) for i in issues])
     if errors:
@@ -213,36 +212,43 @@ async def fetch_issues(ctx: SyncContext, ids: list[str]) -> None:
         )
 
 
-async def save_children(ctx: SyncContext, issue: Row) -> None:
-    issue_id = str(issue["id"])
-    fields = issue.get("fields") or {}
-    comments = complete(fields.get("comment"), "comments")
-    if comments is None:
-        await fetch_all(ctx, f"{API}/issue/{issue_id}/comment", "comments", "jira_comments", comment_row, issue_id)
-    elif comments:
-        await ctx.emit(Batch("jira_comments", [comment_row(c, issue_id) for c in comments]))
-    attachments = fields.get("attachment") or []
-    if attachments:
-        await ctx.emit(Batch("jira_attachments", [attachment_row(a, issue_id) for a in attachments]))
-        for item in attachments:
+class IssueChildren:
+    """The comments, attachments and worklogs of one bulkfetch, written as one batch per table."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[Row]] = {"jira_comments": [], "jira_attachments": [], "jira_worklogs": []}
+        self.downloads: list[DownloadJob] = []
+
+    async def collect(self, ctx: SyncContext, issue: Row) -> None:
+        issue_id = str(issue["id"])
+        fields = issue.get("fields") or {}
+        comments = complete(fields.get("comment"), "comments")
+        if comments is None:  # more than the inline 20: fetch them all
+            await fetch_all(ctx, f"{API}/issue/{issue_id}/comment", "comments", "jira_comments", comment_row, issue_id)
+        else:
+            self.rows["jira_comments"] += [comment_row(c, issue_id) for c in comments]
+        for item in fields.get("attachment") or []:
+            self.rows["jira_attachments"].append(attachment_row(item, issue_id))
             path = item.get("content") or f"{API}/attachment/content/{item['id']}"
-            await ctx.fetch_bytes(
-                DownloadJob(
-                    "jira",
-                    path,
-                    "jira_attachments",
-                    str(item["id"]),
-                    None,
-                    item.get("size"),
-                    f"attachment {item['id']}",
+            self.downloads.append(
+                DownloadJob("jira", path, "jira_attachments", str(item["id"]), None, item.get("size"),
+                            f"attachment {item['id']}")
+            )  # fmt: skip
+        if ctx.settings.jira_worklogs:
+            worklogs = complete(fields.get("worklog"), "worklogs")
+            if worklogs is None:
+                await fetch_all(
+                    ctx, f"{API}/issue/{issue_id}/worklog", "worklogs", "jira_worklogs", worklog_row, issue_id
                 )
-            )
-    if ctx.settings.jira_worklogs:
-        worklogs = complete(fields.get("worklog"), "worklogs")
-        if worklogs is None:
-            await fetch_all(ctx, f"{API}/issue/{issue_id}/worklog", "worklogs", "jira_worklogs", worklog_row, issue_id)
-        elif worklogs:
-            await ctx.emit(Batch("jira_worklogs", [worklog_row(w, issue_id) for w in worklogs]))
+            else:
+                self.rows["jira_worklogs"] += [worklog_row(w, issue_id) for w in worklogs]
+
+    async def emit(self, ctx: SyncContext) -> None:
+        for table, rows in self.rows.items():
+            if rows:
+                await ctx.emit(Batch(table, rows))
+        for job in self.downloads:  # queued only after their metadata rows
+            await ctx.fetch_bytes(job)
 
 
 async def fetch_all(ctx: SyncContext, path: str, key: str, table: str, to_row, issue_id: str) -> None:

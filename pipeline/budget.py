@@ -1,0 +1,75 @@
+"""The request budget: the fewest gateway requests any client needs for a full sync of a site.
+
+Every listing costs at least one request (to learn that it is empty), and a page holds at most the
+endpoint's limit. With S spaces, P pages, B blog posts, FC/IC footer/inline comments, A Confluence
+attachments, L labels (label l on LP_l pages and LB_l blog posts), C = P + B containers, Pr projects,
+I issues, c_i comments on issue i, J Jira attachments, and n(x, k) = max(1, ceil(x / k)):
+
+    spaces n(S,250) + pages n(P,250) + blog posts n(B,250) + comments n(FC,250) + n(IC,250)
+    + attachment listing n(A,250) + labels n(L,250) + min(C, sum_l n(LP_l,250) + n(LB_l,250))
+    + Confluence downloads A
+    + fields 1 + projects n(Pr, page served) + issue ids n(I,5000) + issues n(I,100)
+    + more comments sum over c_i > 20 of n(c_i, page served) + Jira downloads J
+
+Downloads count one gateway request each; the redirect target (the media host) is not the gateway and
+does not spend the site's rate limit. The sync lists pages per space and issues per project, so that
+chains run in parallel: that costs at most 2S + 2Pr requests over this minimum.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from math import ceil
+from pathlib import Path
+
+CONFLUENCE_PAGE = 250
+ID_PAGE = 5000
+BULK = 100
+INLINE_COMMENTS = 20
+
+
+def n(count: int, per_page: int) -> int:
+    return max(1, ceil(count / per_page))
+
+
+def minimum_requests(db: Path, project_page: int = 50, comment_page: int = 100) -> dict[str, int]:
+    """The budget, per term, for the site as a full sync stored it in `db`."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+    live = "WHERE deleted_at IS NULL"
+    try:
+        pages, blogs = (
+            one(f"SELECT COUNT(*) FROM confluence_pages {live}"),
+            one(f"SELECT COUNT(*) FROM confluence_blogposts {live}"),
+        )
+        per_label = conn.execute(
+            "SELECT l.id, SUM(cl.content_type = 'page'), SUM(cl.content_type = 'blogpost') FROM confluence_labels l "
+            "LEFT JOIN confluence_content_labels cl ON cl.label_id = l.id GROUP BY l.id"
+        ).fetchall()
+        labels = len(per_label)
+        by_label = sum(n(p or 0, CONFLUENCE_PAGE) + n(b or 0, CONFLUENCE_PAGE) for _, p, b in per_label)
+        issues = one(f"SELECT COUNT(*) FROM jira_issues {live}")
+        busy = conn.execute(
+            f"SELECT COUNT(*) FROM jira_comments {live} GROUP BY issue_id HAVING COUNT(*) > {INLINE_COMMENTS}"
+        ).fetchall()
+        attachments = one(f"SELECT COUNT(*) FROM confluence_attachments {live}")
+        budget = {
+            "confluence spaces": n(one(f"SELECT COUNT(*) FROM confluence_spaces {live}"), CONFLUENCE_PAGE),
+            "confluence pages": n(pages, CONFLUENCE_PAGE),
+            "confluence blog posts": n(blogs, CONFLUENCE_PAGE),
+            "confluence comments": n(one(f"SELECT COUNT(*) FROM confluence_comments {live} AND kind = 'footer'"), 250)
+            + n(one(f"SELECT COUNT(*) FROM confluence_comments {live} AND kind = 'inline'"), 250),
+            "confluence attachment listing": n(attachments, CONFLUENCE_PAGE),
+            "confluence labels": n(labels, CONFLUENCE_PAGE) + min(pages + blogs, by_label),
+            "confluence downloads": attachments,
+            "jira fields": 1,
+            "jira projects": n(one(f"SELECT COUNT(*) FROM jira_projects {live}"), project_page),
+            "jira issue ids": n(issues, ID_PAGE),
+            "jira issues": n(issues, BULK),
+            "jira comments beyond the inline 20": sum(n(count, comment_page) for (count,) in busy),
+            "jira downloads": one(f"SELECT COUNT(*) FROM jira_attachments {live}"),
+        }
+    finally:
+        conn.close()
+    budget["total"] = sum(budget.values())
+    return budget
