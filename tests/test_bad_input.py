@@ -6,7 +6,7 @@ import errno
 import sqlite3
 
 import pytest
-from conftest import run_sync, settings_for
+from helpers import run_sync, settings_for
 
 from pipeline.auth import Credentials
 from pipeline.blobs import BlobWriter

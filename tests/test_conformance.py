@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import bearer, gateway_path
+from helpers import bearer, gateway_path
 from openapi_schema_validator import OAS30ReadValidator, validate
 
 from pipeline.scopes import OPERATIONS

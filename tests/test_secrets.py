@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from conftest import run_sync
+from helpers import run_sync
 
 from pipeline.scopes import ALL_READ_SCOPES
 from pipeline.simulator.gatekeeper import SimConfig

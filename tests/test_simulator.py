@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from conftest import bearer, gateway_path
+from helpers import bearer, gateway_path
 
 from pipeline.scopes import ALL_READ_SCOPES
 from pipeline.simulator.gatekeeper import SimConfig

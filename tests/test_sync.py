@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-from conftest import run_sync
 from expected import blob_files, differences, expected, stored
+from helpers import run_sync
 
 from pipeline.simulator.gatekeeper import SimConfig
 from pipeline.simulator.server import Simulator

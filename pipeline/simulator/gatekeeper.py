@@ -20,6 +20,9 @@ from datetime import UTC, datetime
 from ..scopes import ALL_READ_SCOPES
 
 
+FAULT_KINDS = ("500", "503", "drop")
+
+
 @dataclass
 class SimConfig:
     seed: int = 1
@@ -159,6 +162,7 @@ class Limits:
         self.rng = random.Random(config.seed * 7919 + 17)
         self.quota_used = 0
         self.quota_window_start = time.time()
+        self.faults_dealt = 0
 
     def bucket(self, family: str) -> TokenBucket | None:
         if self.config.rate_limit <= 0:
@@ -180,10 +184,13 @@ class Limits:
         return self.quota_window_start + self.config.quota_window_s - now
 
     def fault(self) -> str | None:
-        """None, or one of: 500, 503, drop (close the connection part way through the body)."""
+        """None, or one of: 500, 503, drop (close the connection part way through the answer).
+
+        Which requests fail is seeded; the kinds take turns, so any three faults include each kind."""
         if self.config.faults <= 0 or self.rng.random() >= self.config.faults:
             return None
-        return self.rng.choice(("500", "503", "drop"))
+        self.faults_dealt += 1
+        return FAULT_KINDS[self.faults_dealt % len(FAULT_KINDS)]
 
     def latency(self) -> float:
         jitter = self.rng.uniform(0, self.config.jitter_ms) if self.config.jitter_ms else 0.0

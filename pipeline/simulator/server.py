@@ -210,7 +210,15 @@ class Simulator:
             self.log.counters[f"faults.{fault}"] += 1
             headers = {"Retry-After": "1"} if fault == "503" else None
             return json_response({"errorMessages": ["Internal server error"], "errors": {}}, int(fault), headers)
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as answer:
+            if fault != "drop":
+                raise
+            self.log.counters["faults.drop"] += 1  # a redirect never arrives: the connection just closes
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=answer.status)
         bucket = self.limits.bucket(family)
         if bucket is not None and bucket.near_limit and isinstance(response, web.Response):
             response.headers["X-RateLimit-NearLimit"] = "true"
