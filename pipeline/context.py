@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import orjson
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .blobs import BlobStore
@@ -29,6 +30,20 @@ class DownloadJob:
     label: str  # what to call it in a message: never a path on disk
 
 
+@dataclass
+class Chain:
+    """A listing chain's place: the sweep it belongs to, and the link or token to resume from."""
+
+    stream: str
+    sweep: int
+    resume: str | None
+    saved: dict[str, Any]
+
+    def checkpoint(self, following: str | None, **extra: Any) -> dict[str, str | None]:
+        """The state to commit with a page's rows: resume at `following` in the same sweep."""
+        return {self.stream: orjson.dumps({**self.saved, **extra, "sweep": self.sweep, "next": following}).decode()}
+
+
 @dataclass(frozen=True)
 class StreamError:
     stream: str
@@ -44,14 +59,46 @@ class SyncContext:
     writes: MemoryObjectSendStream[Batch]
     downloads: MemoryObjectSendStream[DownloadJob]
     progress: Progress
+    run_id: int = 0  # also the id of every sweep this run starts
     errors: list[StreamError] = field(default_factory=list)
     selected_containers: set[str] | None = None  # with --spaces: the pages and blog posts in scope
     notes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.db = self.store.reader()  # reads from the event loop never touch the writer's connection
+        self.queued_downloads: set[tuple[str, str]] = set()
+
+    # -- saved state ----------------------------------------------------------------------------
+    def saved(self, stream: str) -> dict[str, Any]:
+        """A stream's committed checkpoint ({} when there is none, or with --full)."""
+        row = self.db.execute("SELECT value FROM sync_state WHERE stream = ?", (stream,)).fetchone()
+        return orjson.loads(row[0]) if row else {}
+
+    def chain(self, stream: str) -> Chain:
+        """Resume an interrupted listing in its own sweep, or start a new sweep at the top."""
+        saved = self.saved(stream)
+        if saved.get("next") and saved.get("sweep") and not self.settings.full:
+            return Chain(stream, int(saved["sweep"]), saved["next"], saved)
+        return Chain(stream, self.run_id, None, {} if self.settings.full else saved)
+
+    def lookup(self, sql: str, ids: list[str], *params: Any) -> list[tuple]:
+        """Rows for many ids at once (`sql` has one {marks} for the id list)."""
+        found: list[tuple] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found += self.db.execute(sql.format(marks=", ".join("?" * len(chunk))), (*chunk, *params)).fetchall()
+        return found
 
     async def emit(self, batch: Batch) -> None:
         await self.writes.send(batch)
         if batch.rows and not batch.update_only:
             self.progress.advance(batch.table, len(batch.rows))
+
+    async def emit_together(self, batches: list[Batch]) -> None:
+        """Batches that must commit in one transaction (e.g. label pairs and the versions they are for)."""
+        first, *rest = batches
+        first.then.extend(rest)
+        await self.emit(first)
 
     async def flush(self) -> None:
         """Wait until every batch emitted so far is committed."""

@@ -96,7 +96,7 @@ async def _run(
     async with GatewayClient(settings, credentials, cloud_id, settings.site) as client:
         progress.stats_source = lambda: asdict(client.stats)
         try:
-            errors = await _pipeline(settings, client, store, blobs, progress)
+            errors = await _pipeline(settings, client, store, blobs, progress, run_id)
             status = "partial" if errors else "ok"
         except PipelineError as error:
             errors = [StreamError("sync", str(error))]
@@ -105,19 +105,16 @@ async def _run(
             stats = {k: v for k, v in asdict(client.stats).items() if isinstance(v, int)}
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(store.finish_run, run_id, status, stats, [asdict(e) for e in errors])
-    counts = {
-        t: {"inserted": store.counts.inserted[t], "updated": store.counts.updated[t]}
-        for t in set(store.counts.inserted) | set(store.counts.updated)
-    }
+    counts = store.counts.as_dict()
     return SyncResult(run_id, status, errors, stats, counts)
 
 
 async def _pipeline(
-    settings: Settings, client: GatewayClient, store: Store, blobs: BlobStore, progress: Progress
+    settings: Settings, client: GatewayClient, store: Store, blobs: BlobStore, progress: Progress, run_id: int
 ) -> list[StreamError]:
     write_send, write_receive = anyio.create_memory_object_stream[Batch](WRITE_BUFFER)
     download_send, download_receive = anyio.create_memory_object_stream[DownloadJob](DOWNLOAD_BUFFER)
-    ctx = SyncContext(settings, client, store, blobs, write_send, download_send, progress)
+    ctx = SyncContext(settings, client, store, blobs, write_send, download_send, progress, run_id=run_id)
     try:
         await _run_tasks(ctx, settings, store, progress, write_send, write_receive, download_send, download_receive)
     except BaseExceptionGroup as group:
@@ -170,7 +167,7 @@ async def writer(store: Store, receive: MemoryObjectReceiveStream[Batch]) -> Non
                     batches.append(receive.receive_nowait())
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
-            await anyio.to_thread.run_sync(store.write_many, [b for b in batches if b.rows or b.state])
+            await anyio.to_thread.run_sync(store.write_many, [b for b in batches if b.table])
             for batch in batches:
                 if batch.done is not None:
                     batch.done.set()

@@ -84,6 +84,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _c(f"{V2}/pages/{{id}}/inline-comments", COMMENT),
     _c(f"{V2}/blogposts/{{id}}/footer-comments", COMMENT),
     _c(f"{V2}/blogposts/{{id}}/inline-comments", COMMENT),
+    _c(f"{V2}/footer-comments/{{comment-id}}", COMMENT),
+    _c(f"{V2}/inline-comments/{{comment-id}}", COMMENT),
     _c(f"{V2}/footer-comments/{{id}}/children", COMMENT),
     _c(f"{V2}/inline-comments/{{id}}/children", COMMENT),
     Operation(

@@ -75,6 +75,21 @@ CREATE INDEX IF NOT EXISTS idx_jira_attachments_issue ON jira_attachments(issue_
 CREATE INDEX IF NOT EXISTS idx_jira_worklogs_issue ON jira_worklogs(issue_id);
 CREATE INDEX IF NOT EXISTS idx_jira_changelogs_issue ON jira_changelogs(issue_id);
 """
+# Columns the sync keeps for itself: which sweep last saw a row (deletions), which sweep fetched an issue
+# (resume), which version's labels are stored. Added to older databases on open.
+BOOKKEEPING = {
+    "confluence_spaces": ("seen_sweep INTEGER",),
+    "confluence_pages": ("seen_sweep INTEGER", "labels_version INTEGER"),
+    "confluence_blogposts": ("seen_sweep INTEGER", "labels_version INTEGER"),
+    "confluence_comments": ("seen_sweep INTEGER",),
+    "confluence_attachments": ("seen_sweep INTEGER",),
+    "jira_projects": ("seen_sweep INTEGER",),
+    "jira_issues": ("seen_sweep INTEGER", "fetched_sweep INTEGER"),
+    "jira_comments": ("seen_sweep INTEGER",),
+    "jira_attachments": ("seen_sweep INTEGER",),
+    "jira_worklogs": ("seen_sweep INTEGER",),
+}
+BOOKKEEPING_COLUMNS = {"seen_sweep", "fetched_sweep", "labels_version", "sha256", "sha256_version"}
 CONTENT_TABLES = (
     "confluence_spaces",
     "confluence_pages",
@@ -97,6 +112,16 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """The end of a complete listing: live rows in `scope` that sweep `sweep` did not see are gone."""
+
+    table: str
+    sweep: int
+    scope: str = "1 = 1"  # an SQL condition on the table, with ? placeholders
+    params: tuple = ()
+
+
 @dataclass
 class Batch:
     """Rows for one table and the checkpoints they complete, committed together."""
@@ -104,8 +129,12 @@ class Batch:
     table: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, str | None] = field(default_factory=dict)
-    keep: tuple[str, ...] = ()  # columns an upsert must not overwrite (e.g. a downloaded sha256)
     update_only: bool = False  # UPDATE existing rows by id (e.g. set sha256) rather than upsert
+    touch: list[str] = field(default_factory=list)  # ids listed again unchanged: seen by `sweep`, not deleted
+    sweep: int | None = None  # the sweep that saw these rows and touched ids
+    close: Sweep | None = None  # applied after the rows: marks what the sweep did not see as deleted
+    replace_for: list[str] = field(default_factory=list)  # content ids whose label pairs `rows` replace
+    then: list[Batch] = field(default_factory=list)  # more batches that must commit in the same transaction
     done: Any = None  # an anyio.Event the writer sets once this batch is committed (a flush barrier)
 
 
@@ -113,6 +142,21 @@ class Batch:
 class WriteCounts:
     inserted: Counter = field(default_factory=Counter)
     updated: Counter = field(default_factory=Counter)
+    deleted: Counter = field(default_factory=Counter)
+    restored: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        tables = set(self.inserted) | set(self.updated) | set(self.deleted) | set(self.restored)
+        return {
+            t: {
+                "inserted": self.inserted[t],
+                "updated": self.updated[t],
+                "deleted": self.deleted[t],
+                "restored": self.restored[t],
+            }
+            for t in sorted(tables)
+            if self.inserted[t] or self.updated[t] or self.deleted[t] or self.restored[t]
+        }
 
 
 class Store:
@@ -132,11 +176,19 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(SCHEMA)
+            self._migrate()
         except (sqlite3.OperationalError, OSError) as error:
             raise ConfigError(
                 f"cannot write the database at {self.path} ({error}): choose a writable path with --db"
             ) from None
         return self
+
+    def _migrate(self) -> None:
+        for table, columns in BOOKKEEPING.items():
+            present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in present:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def close(self) -> None:
         if self.conn is not None:
@@ -200,8 +252,18 @@ class Store:
             raise
 
     def _apply(self, batch: Batch) -> None:
+        if batch.replace_for:
+            for start in range(0, len(batch.replace_for), 500):
+                chunk = batch.replace_for[start : start + 500]
+                self.conn.execute(
+                    f"DELETE FROM {batch.table} WHERE content_id IN ({', '.join('?' * len(chunk))})", chunk
+                )
         if batch.rows:
             (self._update if batch.update_only else self._upsert)(batch)
+        if batch.touch:
+            self._touch(batch.table, batch.touch, batch.sweep)
+        if batch.close is not None:
+            self._close(batch.close)
         stamp = now_iso()
         for stream, value in batch.state.items():
             if value is None:
@@ -212,38 +274,72 @@ class Store:
                     "ON CONFLICT(stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     (stream, value, stamp),
                 )
+        for more in batch.then:
+            self._apply(more)
 
     def _upsert(self, batch: Batch) -> None:
+        """Insert new rows; update rows whose content changed (or that come back); count which was which."""
         table = batch.table
         known = self.columns(table)
         cols = [c for c in batch.rows[0] if c in known]
-        ids = [row["id"] for row in batch.rows] if "id" in cols else []
+        content = [c for c in cols if c != "id" and c not in BOOKKEEPING_COLUMNS]
+        keyed = "id" in cols
+        ids = [row["id"] for row in batch.rows] if keyed else []
         existing = self._existing(table, ids)
-        changeable = [c for c in cols if c not in ("id", *batch.keep)]
-        if "deleted_at" in known and "deleted_at" not in cols:
-            changeable.append("deleted_at")  # a row seen again is no longer deleted
-        assignments = ", ".join(f"{c} = excluded.{c}" if c in cols else f"{c} = NULL" for c in changeable)
-        differs = " OR ".join(f"{table}.{c} IS NOT excluded.{c}" for c in cols if c != "id")
-        if "deleted_at" in changeable and "deleted_at" not in cols:
-            differs += f" OR {table}.deleted_at IS NOT NULL"
-        conflict = "id" if "id" in cols else ", ".join(cols[:2])
+        tracked = "deleted_at" in known
+        restored = self._deleted_among(table, ids) if tracked else set()
+        sets = [f"{c} = excluded.{c}" for c in content] + (["deleted_at = NULL"] if tracked else [])
+        differs = [f"{table}.{c} IS NOT excluded.{c}" for c in content] + (
+            [f"{table}.deleted_at IS NOT NULL"] if tracked else []
+        )
+        conflict = "id" if keyed else ", ".join(cols[:2])
+        action = f"UPDATE SET {', '.join(sets)} WHERE {' OR '.join(differs)}" if sets else "NOTHING"
         sql = (
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON CONFLICT({conflict}) DO " + (f"UPDATE SET {assignments} WHERE {differs}" if changeable else "NOTHING")
+            f"ON CONFLICT({conflict}) DO {action}"
         )
         before = self.conn.total_changes
         self.conn.executemany(sql, [tuple(row.get(c) for c in cols) for row in batch.rows])
         changed = self.conn.total_changes - before
-        inserted = len({*ids} - existing) if ids else changed
+        inserted = len(set(ids) - existing) if keyed else changed
         self.counts.inserted[table] += inserted
-        self.counts.updated[table] += max(0, changed - inserted)
+        self.counts.updated[table] += max(0, changed - inserted - len(restored))
+        self.counts.restored[table] += len(restored)
+        extra = [c for c in cols if c in BOOKKEEPING_COLUMNS and c not in ("sha256", "sha256_version")]
+        if keyed and extra:  # bookkeeping is set on every row, without counting as a change
+            self.conn.executemany(
+                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in extra)} WHERE id = ?",
+                [(*(row.get(c) for c in extra), row["id"]) for row in batch.rows],
+            )
+
+    def _deleted_among(self, table: str, ids: list[str]) -> set[str]:
+        return self._select_ids(table, ids, "deleted_at IS NOT NULL")
+
+    def _touch(self, table: str, ids: list[str], sweep: int | None) -> None:
+        restored = self._deleted_among(table, ids)
+        self.counts.restored[table] += len(restored)
+        self.conn.executemany(
+            f"UPDATE {table} SET seen_sweep = ?, deleted_at = NULL WHERE id = ?", [(sweep, i) for i in ids]
+        )
+
+    def _close(self, sweep: Sweep) -> None:
+        cursor = self.conn.execute(
+            f"UPDATE {sweep.table} SET deleted_at = ? WHERE deleted_at IS NULL "
+            f"AND (seen_sweep IS NULL OR seen_sweep != ?) AND ({sweep.scope})",
+            (now_iso(), sweep.sweep, *sweep.params),
+        )
+        self.counts.deleted[sweep.table] += cursor.rowcount
 
     def _existing(self, table: str, ids: list[str]) -> set[str]:
+        return self._select_ids(table, ids, "1 = 1")
+
+    def _select_ids(self, table: str, ids: list[str], condition: str) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            found.update(r[0] for r in self.conn.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk))
+            sql = f"SELECT id FROM {table} WHERE id IN ({marks}) AND {condition}"
+            found.update(r[0] for r in self.conn.execute(sql, chunk))
         return found
 
     def _update(self, batch: Batch) -> None:
@@ -274,11 +370,8 @@ class Store:
         return int(cursor.lastrowid)
 
     def finish_run(self, run_id: int, status: str, stats: dict[str, int], errors: list[dict[str, str]]) -> None:
-        counts = {
-            table: {"inserted": self.counts.inserted[table], "updated": self.counts.updated[table]}
-            for table in sorted(set(self.counts.inserted) | set(self.counts.updated))
-        }
-        rows = sum(self.counts.inserted.values()) + sum(self.counts.updated.values())
+        counts = self.counts.as_dict()
+        rows = sum(sum(c.values()) for c in counts.values())
         self.conn.execute("BEGIN IMMEDIATE")
         self.conn.execute(
             "UPDATE sync_runs SET finished_at = ?, status = ?, requests = ?, retries = ?, rate_limited = ?, "

@@ -125,7 +125,10 @@ def stored(db: Path) -> dict[str, set[tuple]]:
             "confluence_attachments": q(
                 f"SELECT id, container_id, title, file_size, version, sha256 FROM confluence_attachments {live}"
             ),
-            "confluence_content_labels": q("SELECT content_id, label_id FROM confluence_content_labels"),
+            "confluence_content_labels": q(
+                "SELECT content_id, label_id FROM confluence_content_labels WHERE content_id IN "
+                f"(SELECT id FROM confluence_pages {live} UNION SELECT id FROM confluence_blogposts {live})"
+            ),
             "jira_projects": q(f"SELECT id, key, name FROM jira_projects {live}"),
             "jira_issues": q(
                 "SELECT id, key, project_id, summary, status, issue_type, updated, "

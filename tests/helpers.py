@@ -36,3 +36,65 @@ def gateway_path(sim: Simulator, product: str, path: str) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def change_a_share(sim: Simulator, share: float, seed: int = 0) -> dict[str, int]:
+    """Change about `share` of every kind of item, the way people do: edits, additions, deletions."""
+    import random
+
+    rng = random.Random(seed)
+    c, j = sim.confluence_changes, sim.jira_changes
+    pick = lambda items, n: rng.sample(items, min(len(items), max(1, round(n)))) if items else []  # noqa: E731
+    done = {"edited": 0, "added": 0, "deleted": 0}
+    pages = [p for p in sim.confluence.contents("page") if p["status"] == "current"]
+    blogs = [b for b in sim.confluence.contents("blogpost") if b["status"] == "current"]
+    chosen = pick(pages, share * len(pages) * 1.5)
+    for page in chosen[: len(chosen) * 2 // 3]:
+        c.edit(page["id"], title=page["title"] + " (edited)")
+        c.set_labels(page["id"], ["runbook", "incident"])
+        done["edited"] += 1
+    for page in chosen[len(chosen) * 2 // 3 :]:
+        c.set_status(page["id"], "trashed")
+        done["deleted"] += 1
+    for blog in pick(blogs, share * len(blogs) + 1):
+        c.edit(blog["id"])
+        done["edited"] += 1
+    for space_id in sim.confluence.space_ids()[:2]:
+        c.add("page", space_id, "Fresh page ✨")
+        done["added"] += 1
+    comments = sim.confluence.all_comments("footer") + sim.confluence.all_comments("inline")
+    chosen = pick(comments, share * len(comments) * 2)
+    for comment in chosen[::2]:
+        c.edit_comment(comment["id"])
+        done["edited"] += 1
+    for comment in chosen[1::2]:
+        c.delete_comment(comment["id"])
+        done["deleted"] += 1
+    c.add_comment(pages[0]["id"], "inline")
+    attachments = sim.confluence.all_attachments()
+    chosen = pick(attachments, share * len(attachments) * 2)
+    for attachment in chosen[::2]:
+        c.replace_attachment(attachment["id"], f"new-bytes-{attachment['id']}", 1234)
+        done["edited"] += 1
+    for attachment in chosen[1::2]:
+        c.delete_attachment(attachment["id"])
+        done["deleted"] += 1
+    c.add_attachment(pages[1]["id"], "added.bin", "added-bytes", 777)
+    issues = sim.jira.all_issue_ids()
+    chosen = pick(issues, share * len(issues) * 1.5)
+    for issue_id in chosen[: len(chosen) * 2 // 3]:
+        j.edit_issue(issue_id)
+        done["edited"] += 1
+    for issue_id in chosen[len(chosen) * 2 // 3 :]:
+        j.delete_issue(issue_id)
+        done["deleted"] += 1
+    project = sim.jira.projects()[0]["key"]
+    j.add_issue(project, "A new issue 🆕")
+    for issue_id in pick(
+        [i for i in issues if i not in chosen and sim.jira.children("comment", i)], share * len(issues)
+    ):
+        comment = sim.jira.children("comment", issue_id)[0]
+        j.delete_child("comment", comment["id"]) if rng.random() < 0.5 else j.edit_comment(comment["id"])
+        j.add_child("comment", issue_id)
+        done["edited"] += 1
+    return done

@@ -97,6 +97,8 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
             ("confluence", f"{v2}/blogposts/{blog['id']}/footer-comments"),
             ("confluence", f"{v2}/blogposts/{blog['id']}/inline-comments"),
             ("confluence", f"{v2}/footer-comments/{footer['id']}/children"),
+            ("confluence", f"{v2}/footer-comments/{footer['id']}?body-format=storage"),
+            ("confluence", f"{v2}/inline-comments/{inline['id']}"),
             ("confluence", f"{v2}/inline-comments/{inline['id']}/children"),
             (
                 "confluence",

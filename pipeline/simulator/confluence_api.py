@@ -287,6 +287,14 @@ class ConfluenceApi:
         roots = [c for c in self.content.comments(container["id"]) if c["_kind"] == kind and not c["parentCommentId"]]
         return self._comments(request, roots)
 
+    async def comment(self, request: web.Request) -> web.Response:
+        kind = "footer" if request.path.split("/")[-2] == "footer-comments" else "inline"
+        comment_id = request.match_info["comment_id"]
+        record = self.content.comment(comment_id) if comment_id.isdigit() else None
+        if record is None or record["_kind"] != kind:
+            return confluence_error(404, "Not Found", "No comment found")
+        return json_response(self.shape_comment(request)(record))
+
     async def comment_children(self, request: web.Request) -> web.Response:
         kind = "footer" if "/footer-comments/" in request.path else "inline"
         comment_id = request.match_info["id"]
@@ -322,6 +330,8 @@ class ConfluenceApi:
             ("/pages/{id}/inline-comments", self.container_comments),
             ("/blogposts/{id}/footer-comments", self.container_comments),
             ("/blogposts/{id}/inline-comments", self.container_comments),
+            ("/footer-comments/{comment-id}", self.comment),
+            ("/inline-comments/{comment-id}", self.comment),
             ("/footer-comments/{id}/children", self.comment_children),
             ("/inline-comments/{id}/children", self.comment_children),
         ]

@@ -104,7 +104,11 @@ class ConfluenceContent:
         title = f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} {j}"
         if rng.random() < 0.05:
             title = f"{rng.choice(TRICKY_TITLES)} {j}"
-        attachments = [a["title"] for a in self.attachments_of(content_id)]
+        # the body names the attachments the page was made with; later uploads do not rewrite it
+        attachments = [
+            self._make_attachment(att_id, content_id, k)["title"]
+            for k, att_id in enumerate(self._generated_attachment_ids(content_id))
+        ]
         record: Record = {
             "id": content_id,
             "status": status,
@@ -243,11 +247,13 @@ class ConfluenceContent:
 
     # -- attachments ----------------------------------------------------------------------------
     def attachment_ids(self, container_id: str) -> list[str]:
+        return self._generated_attachment_ids(container_id) + self.overlay.children(f"attachments:{container_id}")
+
+    def _generated_attachment_ids(self, container_id: str) -> list[str]:
         rng = rng_for(self.seed, "attachments", container_id)
         count = rng.randint(1, 3) if rng.random() < self.scale.attachment_rate else 0
         base = int(container_id) * CHILD_STRIDE
-        generated = [f"att{base + k}" for k in range(count)]
-        return generated + self.overlay.children(f"attachments:{container_id}")
+        return [f"att{base + k}" for k in range(count)]
 
     def attachment(self, attachment_id: str) -> Record | None:
         key = f"attachment:{attachment_id}"

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 
 from ..scopes import ALL_READ_SCOPES
 
-
 FAULT_KINDS = ("500", "503", "drop")
 
 

@@ -40,6 +40,7 @@ class JiraApi:
     ) -> None:
         self.content, self.site_url, self.signer = content, site_url, signer
         self.zone_name, self.zone, self.email, self.clock = zone, ZoneInfo(zone), email, clock
+        self.bulkfetched: list[list[str]] = []  # every bulkfetch's ids, for tests of resume
 
     # -- shapes ---------------------------------------------------------------------------------
     def stamp(self, ts: float) -> str:
@@ -326,6 +327,7 @@ class JiraApi:
         wanted = params.get("issueIdsOrKeys") or []
         if not wanted or len(wanted) > 100:
             return jira_error(400, "issueIdsOrKeys must contain between 1 and 100 issue ids or keys.")
+        self.bulkfetched.append([str(i) for i in wanted])
         fields = params.get("fields") or ["*navigable"]
         expand = set(params.get("expand") or [])
         issues = []

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 import uuid
@@ -60,6 +61,8 @@ class Simulator:
         self.urls: dict[str, str] = {}
         self.runners: list[web.AppRunner] = []
         self.operations: dict[Any, Any] = {}
+        self.gateway_requests = 0
+        self.on_gateway_request = None  # tests: called with the running count as each request arrives
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> Simulator:
@@ -124,12 +127,13 @@ class Simulator:
     def _gateway_app(self) -> web.Application:
         app = web.Application(middlewares=[self._logged("gateway"), self._gate])
         confluence = ConfluenceApi(self.confluence, self.site_url, self.signer)
-        jira = JiraApi(
+        jira = self.jira_api = JiraApi(
             self.jira, self.site_url, self.signer, self.config.time_zone, self.config.account_email, self.overlay.now
         )
         for product, api in (("confluence", confluence), ("jira", jira)):
             for method, path, handler in api.routes():
-                route = app.router.add_route(method, f"/ex/{product}/{{cloud_id}}{path}", handler)
+                routable = re.sub(r"\{([^}]+)\}", lambda m: "{" + m.group(1).replace("-", "_") + "}", path)
+                route = app.router.add_route(method, f"/ex/{product}/{{cloud_id}}{routable}", handler)
                 self.operations[route] = (product, BY_NAME.get(f"{method} {path}"))
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
@@ -176,6 +180,9 @@ class Simulator:
 
     @web.middleware
     async def _gate(self, request: web.Request, handler):
+        self.gateway_requests += 1
+        if self.on_gateway_request is not None:
+            self.on_gateway_request(self.gateway_requests)
         latency = self.limits.latency()
         if latency:
             await asyncio.sleep(latency)

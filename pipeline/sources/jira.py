@@ -1,26 +1,30 @@
-"""Jira: which endpoints, in what order, mapped to which rows.
+"""Jira: which endpoints, in what order, mapped to which rows; full on the first run, incremental after.
 
-Order of a full sync, chosen for the fewest requests (see the README's request formula):
 1. fields and projects (offset listing, fanned out once page 1 gives the total);
-2. per project, in parallel: issue ids through search/jql with `fields=id` (thousands a page);
-3. a pool of workers fetches those ids 100 at a time with issue/bulkfetch (every field), writes the
-   issues, their inline comments when the inline list is complete (it stops at 20), fetches the rest
-   of the comments only for the issues that have more, queues attachment bytes, and, when switched
-   on, worklogs and changelogs.
+2. per project, in parallel: issue ids through search/jql with `fields=id` (thousands a page): all of
+   them the first time; after that, only those updated since the project's mark, in epoch milliseconds
+   (JQL reads date literals in the account's time zone; milliseconds have none) less an overlap for
+   Jira's eventually consistent search, then all ids again (cheap) to notice deleted issues;
+3. those ids 100 at a time through issue/bulkfetch (every field): the issues, their comments (inline when
+   the inline list is complete, which stops at 20, else fetched in full), attachments (bytes queued only
+   when not yet stored), and when switched on worklogs and changelogs.
+
+An issue's children are swept per fetched issue: a comment or attachment gone from it gets `deleted_at`.
+A run killed part way resumes in the same sweep and skips the issues that sweep already fetched.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..context import DownloadJob, SyncContext
 from ..errors import UnexpectedResponse
 from ..paginate import offset_all, token_pages
-from ..store import Batch, dumps
+from ..store import Batch, Sweep, dumps
 
 API = "/rest/api/3"
 BULK = 100  # issue/bulkfetch takes at most 100 ids
@@ -134,22 +138,18 @@ def complete(listing: Any, key: str) -> list[Row] | None:
     return items if isinstance(total, int) and total <= len(items) else None
 
 
-# -- streams ----------------------------------------------------------------------------------------
+# -- the sync -----------------------------------------------------------------------------------------
 async def sync(ctx: SyncContext) -> None:
+    projects: list[Row] = []
     async with anyio.create_task_group() as group:
         group.start_soon(ctx.guarded, "jira fields", sync_fields, ctx)
-        projects: list[Row] = []
         group.start_soon(ctx.guarded, "jira projects", sync_projects, ctx, projects)
-    send, receive = anyio.create_memory_object_stream[list[str]](ctx.settings.concurrency * 2)
+    bulk = anyio.CapacityLimiter(ctx.settings.concurrency)
     async with anyio.create_task_group() as group:
-        for _ in range(ctx.settings.concurrency):
-            group.start_soon(bulk_worker, ctx, receive.clone())
-        receive.close()
-        async with send:
-            limiter = anyio.CapacityLimiter(ctx.settings.concurrency)
-            async with anyio.create_task_group() as listing:
-                for project in projects:
-                    listing.start_soon(_list_project, limiter, ctx, project, send)
+        for project in projects:
+            group.start_soon(ctx.guarded, f"jira issues of {project['key']}", sync_project, ctx, project, bulk)
+    await ctx.flush()
+    await queue_downloads(ctx, None)  # anything an earlier, interrupted run stored but never downloaded
 
 
 async def sync_fields(ctx: SyncContext) -> None:
@@ -161,50 +161,90 @@ async def sync_fields(ctx: SyncContext) -> None:
 
 async def sync_projects(ctx: SyncContext, found: list[Row]) -> None:
     params = {"keys": ",".join(ctx.settings.projects)} if ctx.settings.projects else None
+    sweep = ctx.run_id
 
     async def save(items: list[Row]) -> None:
         found.extend({"id": str(p["id"]), "key": p.get("key")} for p in items)
-        await ctx.emit(Batch("jira_projects", [project_row(p) for p in items]))
+        await ctx.emit(Batch("jira_projects", [{**project_row(p), "seen_sweep": sweep} for p in items]))
 
     await offset_all(ctx.client, "jira", f"{API}/project/search", "values", save, params)
-    missing = set(ctx.settings.projects) - {p["key"] for p in found}
-    if missing:
-        ctx.fail("jira projects", LookupError(f"no project with key {', '.join(sorted(missing))} is visible"))
+    if ctx.settings.projects:
+        missing = set(ctx.settings.projects) - {p["key"] for p in found}
+        if missing:
+            ctx.fail("jira projects", LookupError(f"no project with key {', '.join(sorted(missing))} is visible"))
+    else:
+        await ctx.emit(Batch("jira_projects", close=Sweep("jira_projects", sweep)))
 
 
-async def _list_project(limiter: anyio.CapacityLimiter, ctx: SyncContext, project: Row, send) -> None:
-    async with limiter:
-        await ctx.guarded(f"jira issues of {project['key']}", list_issue_ids, ctx, project, send)
+async def sync_project(ctx: SyncContext, project: Row, bulk: anyio.CapacityLimiter) -> None:
+    stream = f"jira:issues:{project['id']}"
+    saved = ctx.saved(stream) if not ctx.settings.full else {}
+    sweep = int(saved["sweep"]) if saved.get("pending") else ctx.run_id
+    mark = saved.get("mark")
+    started_ms = int(time.time() * 1000)
+    pending = dumps({"mark": mark, "sweep": sweep, "pending": True})
+    await ctx.emit(Batch("jira_issues", state={stream: pending}))
+    every = f"project = {project['id']}"
+    async with anyio.create_task_group() as fetches:
+        if mark is None:
+            await list_issues(ctx, every, sweep, fetches, bulk, touch=True)
+        else:
+            since = int(mark) - ctx.settings.jira_overlap_minutes * 60_000
+            await list_issues(ctx, f"{every} AND updated >= {since}", sweep, fetches, bulk, touch=False)
+            await list_issues(ctx, every, sweep, None, bulk, touch=True)
+    done = dumps({"mark": started_ms, "sweep": sweep, "pending": False})
+    gone_children = "issue_id IN (SELECT id FROM jira_issues WHERE project_id = ? AND deleted_at IS NOT NULL)"
+    closes = [
+        Batch(
+            "jira_issues", close=Sweep("jira_issues", sweep, "project_id = ?", (project["id"],)), state={stream: done}
+        )
+    ]
+    closes += [Batch(t, close=Sweep(t, -1, gone_children, (project["id"],))) for t in CHILD_TABLES]
+    await ctx.emit_together(closes)
 
 
-async def list_issue_ids(ctx: SyncContext, project: Row, send) -> None:
-    body = {"jql": f"project = {project['id']} ORDER BY id ASC", "fields": ["id"], "maxResults": ID_PAGE}
+async def list_issues(
+    ctx: SyncContext, jql: str, sweep: int, fetches, bulk: anyio.CapacityLimiter, touch: bool
+) -> None:
+    """Page through issue ids; touch them for the sweep, and/or fetch those this sweep has not fetched."""
+    body = {"jql": f"{jql} ORDER BY id ASC", "fields": ["id"], "maxResults": ID_PAGE}
     async for page in token_pages(ctx.client, "jira", f"{API}/search/jql", body):
         ids = [str(issue["id"]) for issue in page.items]
-        for start in range(0, len(ids), BULK):
-            await send.send(ids[start : start + BULK])
+        if touch:
+            await ctx.emit(Batch("jira_issues", touch=ids, sweep=sweep))
+        if fetches is None:
+            continue
+        done = {
+            r[0]
+            for r in ctx.lookup("SELECT id FROM jira_issues WHERE id IN ({marks}) AND fetched_sweep = ?", ids, sweep)
+        }
+        wanted = [i for i in ids if i not in done]
+        for start in range(0, len(wanted), BULK):
+            fetches.start_soon(_fetch_limited, ctx, bulk, wanted[start : start + BULK], sweep)
 
 
-async def bulk_worker(ctx: SyncContext, receive: MemoryObjectReceiveStream[list[str]]) -> None:
-    async with receive:
-        async for ids in receive:
-            await ctx.guarded(f"jira issues {ids[0]}..{ids[-1]}", fetch_issues, ctx, ids)
+async def _fetch_limited(ctx: SyncContext, bulk: anyio.CapacityLimiter, ids: list[str], sweep: int) -> None:
+    async with bulk:
+        await ctx.guarded(f"jira issues {ids[0]}..{ids[-1]}", fetch_issues, ctx, ids, sweep)
 
 
-async def fetch_issues(ctx: SyncContext, ids: list[str]) -> None:
+async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> None:
     body = {"issueIdsOrKeys": ids, "fields": ["*all"], "fieldsByKeys": False}
     response = await ctx.client.post("jira", f"{API}/issue/bulkfetch", body)
     issues = response.data.get("issues") if isinstance(response.data, dict) else None
     if not isinstance(issues, list):
         raise UnexpectedResponse(f"{API}/issue/bulkfetch answered without an 'issues' list")
     errors = response.data.get("issueErrors") or []
-    await ctx.emit(Batch("jira_issues", [issue_row(issue) for issue in issues]))
-    children = IssueChildren()
+    await ctx.emit(Batch("jira_issues", [{**issue_row(issue), "seen_sweep": sweep} for issue in issues]))
+    children = IssueChildren(sweep, ctx.settings.jira_worklogs)
     for issue in issues:
         await children.collect(ctx, issue)
     await children.emit(ctx)
     if ctx.settings.jira_changelogs:
         await sync_changelogs(ctx, [str(i["id"]) for i in issues])
+    # last: an issue counts as fetched in this sweep only once everything under it is committed
+    fetched = [{"id": str(i["id"]), "fetched_sweep": sweep} for i in issues]
+    await ctx.emit(Batch("jira_issues", fetched, update_only=True))
     if errors:
         retry = [str(e.get("id")) for e in errors if e.get("id")]
         raise UnexpectedResponse(
@@ -212,51 +252,73 @@ async def fetch_issues(ctx: SyncContext, ids: list[str]) -> None:
         )
 
 
-class IssueChildren:
-    """The comments, attachments and worklogs of one bulkfetch, written as one batch per table."""
+CHILD_TABLES = ("jira_comments", "jira_attachments", "jira_worklogs")
 
-    def __init__(self) -> None:
-        self.rows: dict[str, list[Row]] = {"jira_comments": [], "jira_attachments": [], "jira_worklogs": []}
-        self.downloads: list[DownloadJob] = []
+
+class IssueChildren:
+    """The comments, attachments and worklogs of one bulkfetch: one batch per table, then their sweeps."""
+
+    def __init__(self, sweep: int, worklogs: bool) -> None:
+        self.sweep, self.worklogs = sweep, worklogs
+        self.rows: dict[str, list[Row]] = {t: [] for t in CHILD_TABLES}
+        self.issue_ids: list[str] = []
 
     async def collect(self, ctx: SyncContext, issue: Row) -> None:
         issue_id = str(issue["id"])
+        self.issue_ids.append(issue_id)
         fields = issue.get("fields") or {}
         comments = complete(fields.get("comment"), "comments")
         if comments is None:  # more than the inline 20: fetch them all
-            await fetch_all(ctx, f"{API}/issue/{issue_id}/comment", "comments", "jira_comments", comment_row, issue_id)
-        else:
-            self.rows["jira_comments"] += [comment_row(c, issue_id) for c in comments]
-        for item in fields.get("attachment") or []:
-            self.rows["jira_attachments"].append(attachment_row(item, issue_id))
-            path = item.get("content") or f"{API}/attachment/content/{item['id']}"
-            self.downloads.append(
-                DownloadJob("jira", path, "jira_attachments", str(item["id"]), None, item.get("size"),
-                            f"attachment {item['id']}")
-            )  # fmt: skip
-        if ctx.settings.jira_worklogs:
+            comments = await fetch_all(ctx, f"{API}/issue/{issue_id}/comment", "comments")
+        self.rows["jira_comments"] += [comment_row(c, issue_id) for c in comments]
+        self.rows["jira_attachments"] += [attachment_row(a, issue_id) for a in fields.get("attachment") or []]
+        if self.worklogs:
             worklogs = complete(fields.get("worklog"), "worklogs")
             if worklogs is None:
-                await fetch_all(
-                    ctx, f"{API}/issue/{issue_id}/worklog", "worklogs", "jira_worklogs", worklog_row, issue_id
-                )
-            else:
-                self.rows["jira_worklogs"] += [worklog_row(w, issue_id) for w in worklogs]
+                worklogs = await fetch_all(ctx, f"{API}/issue/{issue_id}/worklog", "worklogs")
+            self.rows["jira_worklogs"] += [worklog_row(w, issue_id) for w in worklogs]
 
     async def emit(self, ctx: SyncContext) -> None:
+        if not self.issue_ids:
+            return
+        scope = f"issue_id IN ({', '.join('?' * len(self.issue_ids))})"
+        batches = []
         for table, rows in self.rows.items():
-            if rows:
-                await ctx.emit(Batch(table, rows))
-        for job in self.downloads:  # queued only after their metadata rows
-            await ctx.fetch_bytes(job)
+            if table == "jira_worklogs" and not self.worklogs:
+                continue
+            batches.append(
+                Batch(
+                    table,
+                    [{**r, "seen_sweep": self.sweep} for r in rows],
+                    close=Sweep(table, self.sweep, scope, tuple(self.issue_ids)),
+                )
+            )
+        await ctx.emit_together(batches)
+        await queue_downloads(ctx, [r["id"] for r in self.rows["jira_attachments"]])
 
 
-async def fetch_all(ctx: SyncContext, path: str, key: str, table: str, to_row, issue_id: str) -> None:
-    async def save(items: list[Row]) -> None:
-        if items:
-            await ctx.emit(Batch(table, [to_row(item, issue_id) for item in items]))
+async def fetch_all(ctx: SyncContext, path: str, key: str) -> list[Row]:
+    found: list[Row] = []
 
-    await offset_all(ctx.client, "jira", path, key, save, page_size=5000)
+    async def keep(items: list[Row]) -> None:
+        found.extend(items)
+
+    await offset_all(ctx.client, "jira", path, key, keep, page_size=5000)
+    return found
+
+
+async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> None:
+    """Queue bytes for attachments not yet stored (Jira attachments never change: a new file is a new id)."""
+    sql = "SELECT id, json_extract(raw, '$.content'), size, sha256 FROM jira_attachments WHERE deleted_at IS NULL"
+    rows = ctx.db.execute(sql).fetchall() if ids is None else ctx.lookup(sql + " AND id IN ({marks})", ids)
+    for attachment_id, content, size, sha in rows:
+        if (sha and ctx.blobs.has(sha)) or ("jira", attachment_id) in ctx.queued_downloads:
+            continue
+        ctx.queued_downloads.add(("jira", attachment_id))
+        path = content or f"{API}/attachment/content/{attachment_id}"
+        await ctx.fetch_bytes(
+            DownloadJob("jira", path, "jira_attachments", attachment_id, None, size, f"attachment {attachment_id}")
+        )
 
 
 async def sync_changelogs(ctx: SyncContext, ids: list[str]) -> None:

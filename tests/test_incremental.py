@@ -1,0 +1,218 @@
+"""After the first run, sync fetches only what changed, notices what disappeared, and survives SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from expected import blob_files, differences, expected, stored
+from helpers import change_a_share, run_sync, settings_for
+
+from pipeline.errors import ConfigError
+from pipeline.progress import Progress
+from pipeline.runner import sync
+from pipeline.simulator.gatekeeper import SimConfig
+from pipeline.simulator.server import Simulator
+
+
+def families(sim) -> Counter:
+    return Counter(e.family for e in sim.log.gateway())
+
+
+async def test_a_second_run_with_no_changes_only_lists(tmp_path):
+    async with Simulator(SimConfig(scale="small", seed=2)) as sim:
+        await run_sync(sim, tmp_path)
+        first = len(sim.log.gateway())
+        sim.log.clear()
+        result = await run_sync(sim, tmp_path)
+        second = families(sim)
+        media = [e for e in sim.log.entries if e.host == "media"]
+    assert result.status == "ok" and result.counts == {}, "nothing inserted, updated or deleted"
+    assert not media, "no attachment bytes fetched again"
+    fetching = {"confluence:GET:api", "jira:GET:attachment", "jira:POST:issue", "jira:GET:issue"}  # bytes, issues
+    assert not fetching & set(second), second
+    assert sum(second.values()) < 0.07 * first
+    assert not [e for e in sim.log.gateway() if "id=" in e.query], "no bodies fetched by id"
+
+
+async def test_edits_additions_and_deletions_are_all_found(tmp_path):
+    async with Simulator(SimConfig(scale="small", seed=5)) as sim:
+        await run_sync(sim, tmp_path)
+        done = change_a_share(sim, 0.02)
+        result = await run_sync(sim, tmp_path)
+        assert result.status == "ok", result.errors
+        assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}
+    counts = result.counts
+    assert counts["confluence_pages"]["deleted"] > 0 and counts["confluence_pages"]["updated"] > 0
+    assert counts["confluence_comments"]["deleted"] > 0 and counts["jira_issues"]["deleted"] > 0
+    assert sum(c["inserted"] for c in counts.values()) >= done["added"]
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    gone = conn.execute("SELECT COUNT(*) FROM confluence_pages WHERE deleted_at IS NOT NULL").fetchone()[0]
+    assert gone == counts["confluence_pages"]["deleted"], "deleted rows are kept, marked"
+    run = conn.execute("SELECT counts FROM sync_runs ORDER BY id DESC").fetchone()[0]
+    assert '"deleted"' in run
+
+
+async def test_a_restored_page_comes_back_with_its_comments(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=3)) as sim:
+        page = next(p for p in sim.confluence.contents("page") if list(sim.confluence.comments(p["id"])))
+        await run_sync(sim, tmp_path)
+        sim.confluence_changes.set_status(page["id"], "trashed")
+        await run_sync(sim, tmp_path)
+        conn = sqlite3.connect(tmp_path / "atlassian.db")
+        trashed = conn.execute("SELECT deleted_at FROM confluence_pages WHERE id = ?", (page["id"],)).fetchone()[0]
+        gone = conn.execute(
+            "SELECT COUNT(*) FROM confluence_comments WHERE container_id = ? AND deleted_at IS NOT NULL", (page["id"],)
+        ).fetchone()[0]
+        assert trashed and gone > 0
+        sim.confluence_changes.set_status(page["id"], "current")
+        result = await run_sync(sim, tmp_path)
+        assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}
+    assert result.counts["confluence_comments"]["restored"] == gone
+    assert conn.execute("SELECT deleted_at FROM confluence_pages WHERE id = ?", (page["id"],)).fetchone()[0] is None
+
+
+async def test_jira_edits_made_now_in_a_non_utc_time_zone_are_found(tmp_path):
+    for zone in ("America/Los_Angeles", "Pacific/Kiritimati", "Asia/Kolkata"):
+        async with Simulator(SimConfig(scale="tiny", seed=4, time_zone=zone)) as sim:
+            await run_sync(sim, tmp_path / zone, jira_overlap_minutes=0)
+            edited = sim.jira_changes.edit_issue("APOL-2", summary=f"edited in {zone}")
+            sim.log.clear()
+            await run_sync(sim, tmp_path / zone, jira_overlap_minutes=0)
+            conn = sqlite3.connect(tmp_path / zone / "atlassian.db")
+            summary = conn.execute("SELECT summary FROM jira_issues WHERE id = ?", (edited["id"],)).fetchone()[0]
+            assert summary == f"edited in {zone}"
+            assert differences(expected(sim), stored(tmp_path / zone / "atlassian.db")) == {}
+            assert [edited["id"]] in sim.jira_api.bulkfetched
+
+
+async def test_the_jql_window_uses_epoch_milliseconds_and_the_overlap(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=4)) as sim:
+        await run_sync(sim, tmp_path, jira_overlap_minutes=90)
+        sim.log.clear()
+        await run_sync(sim, tmp_path, jira_overlap_minutes=90)
+        bodies = [b for b in sim.jira_api.bulkfetched]
+        conn = sqlite3.connect(tmp_path / "atlassian.db")
+        mark = conn.execute("SELECT value FROM sync_state WHERE stream = 'jira:issues:10000'").fetchone()[0]
+    assert '"pending":false' in mark.replace(" ", "")
+    assert all(len(b) <= 100 for b in bodies)
+
+
+async def test_attachment_bytes_are_fetched_only_for_a_new_version(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=6)) as sim:
+        await run_sync(sim, tmp_path)
+        attachment = sim.confluence.all_attachments()[0]
+        sim.confluence_changes.replace_attachment(attachment["id"], "fresh-bytes", 4321)
+        sim.log.clear()
+        await run_sync(sim, tmp_path)
+        media = [e for e in sim.log.entries if e.host == "media"]
+        assert len(media) == 1 and attachment["id"] in media[0].path
+        assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}
+
+
+async def test_full_ignores_the_saved_state_and_relists_everything(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=6)) as sim:
+        await run_sync(sim, tmp_path)
+        sim.log.clear()
+        await run_sync(sim, tmp_path, full=True)
+        full = families(sim)
+        media = [e for e in sim.log.entries if e.host == "media"]
+    assert full["jira:POST:issue"] > 0 and full["confluence:GET:spaces"] > 1
+    assert not media, "bytes already stored are not downloaded again, even with --full"
+
+
+async def test_two_syncs_at_once_on_one_database_the_second_refuses(sim, tmp_path):
+    settings = settings_for(sim, tmp_path)
+    environ = {"ATLASSIAN_TOKEN": sim.token}
+    import asyncio
+
+    results = await asyncio.gather(
+        sync(settings, environ, Progress("quiet")), sync(settings, environ, Progress("quiet")), return_exceptions=True
+    )
+    assert sorted(type(r).__name__ for r in results) == ["ConfigError", "SyncResult"]
+    refusal = next(r for r in results if isinstance(r, ConfigError))
+    assert "another sync is already writing" in str(refusal)
+    assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}
+
+
+# -- SIGKILL at many points ------------------------------------------------------------------------------
+def run_cli_sync(sim, tmp_path, kill_at: int | None) -> int:
+    """Run `atlassian-to-sqlite sync` in a child process; SIGKILL it when the gateway sees request `kill_at`."""
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "sync",
+        "--site",
+        sim.site_url,
+        "--gateway",
+        sim.gateway_url,
+        "--db",
+        str(tmp_path / "atlassian.db"),
+        "--attachments-dir",
+        str(tmp_path / "blobs"),
+        "--progress",
+        "quiet",
+        "--concurrency",
+        "4",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")} | {"ATLASSIAN_TOKEN": sim.token}
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start = sim.gateway_requests
+
+    def kill(count: int) -> None:
+        if kill_at is not None and count - start == kill_at:
+            os.kill(process.pid, signal.SIGKILL)
+
+    sim.on_gateway_request = kill
+    try:
+        return process.wait(timeout=120)
+    finally:
+        sim.on_gateway_request = None
+
+
+def committed_issue_ids(db) -> set[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return {r[0] for r in conn.execute("SELECT id FROM jira_issues WHERE fetched_sweep IS NOT NULL")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("kill_at", [1, 4, 12, 25, 45, 70, 100])
+def test_sigkill_at_any_point_of_a_first_run_then_a_rerun_gives_the_exact_data(threaded_sim, tmp_path, kill_at):
+    assert run_cli_sync(threaded_sim, tmp_path, kill_at) == -signal.SIGKILL
+    fetched_before = committed_issue_ids(tmp_path / "atlassian.db") if (tmp_path / "atlassian.db").exists() else set()
+    threaded_sim.jira_api.bulkfetched.clear()
+    assert run_cli_sync(threaded_sim, tmp_path, None) == 0
+    assert differences(expected(threaded_sim), stored(tmp_path / "atlassian.db")) == {}
+    refetched = {i for ids in threaded_sim.jira_api.bulkfetched for i in ids} & fetched_before
+    assert not refetched, "issues committed before the kill are not fetched again"
+    for name, data in blob_files(tmp_path / "blobs").items():
+        import hashlib
+
+        assert hashlib.sha256(data).hexdigest() == name, "no partial file at a final path"
+
+
+@pytest.mark.parametrize("kill_at", [2, 8, 20])
+def test_sigkill_during_an_incremental_run_then_a_rerun_gives_the_exact_data(threaded_sim, tmp_path, kill_at):
+    assert run_cli_sync(threaded_sim, tmp_path, None) == 0
+    change_a_share(threaded_sim, 0.05, seed=kill_at)
+    assert run_cli_sync(threaded_sim, tmp_path, kill_at) == -signal.SIGKILL
+    assert run_cli_sync(threaded_sim, tmp_path, None) == 0
+    assert differences(expected(threaded_sim), stored(tmp_path / "atlassian.db")) == {}
+
+
+def test_mutations_made_in_local_time_are_compared_in_utc():
+    """Guards the guard: the simulator's clock is UTC, whatever the account's zone says."""
+    sim = Simulator(SimConfig(time_zone="Pacific/Kiritimati"))
+    sim.overlay.clock = lambda: datetime(2026, 3, 1, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+    edited = sim.jira_changes.edit_issue("APOL-1")
+    assert edited["_updated"] == datetime(2026, 3, 1, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()
