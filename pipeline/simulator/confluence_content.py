@@ -183,9 +183,14 @@ class ConfluenceContent:
         return [*history, latest]
 
     # -- comments -------------------------------------------------------------------------------
+    def _added(self, container_id: str) -> bool:
+        """Pages and blog posts made by a test start with no comments, attachments or labels."""
+        record = self.overlay.changed.get(f"{self.kind_of(container_id)}:{container_id}")
+        return bool(record and record.get("_added"))
+
     def comment_ids(self, container_id: str) -> list[str]:
         rng = rng_for(self.seed, "comments", container_id)
-        count = 0 if rng.random() < 0.45 else rng.randint(1, 6)
+        count = 0 if rng.random() < 0.45 or self._added(container_id) else rng.randint(1, 6)
         base = COMMENT_BASE + int(container_id) * CHILD_STRIDE
         return [str(base + k) for k in range(count)] + self.overlay.children(f"comments:{container_id}")
 
@@ -251,7 +256,7 @@ class ConfluenceContent:
 
     def _generated_attachment_ids(self, container_id: str) -> list[str]:
         rng = rng_for(self.seed, "attachments", container_id)
-        count = rng.randint(1, 3) if rng.random() < self.scale.attachment_rate else 0
+        count = rng.randint(1, 3) if rng.random() < self.scale.attachment_rate and not self._added(container_id) else 0
         base = int(container_id) * CHILD_STRIDE
         return [f"att{base + k}" for k in range(count)]
 
@@ -305,6 +310,8 @@ class ConfluenceContent:
         key = f"labels:{container_id}"
         if key in self.overlay.changed:
             return self.overlay.changed[key] or []
+        if self._added(container_id):
+            return []
         rng = rng_for(self.seed, "labels", container_id)
         picks = sorted(rng.sample(range(len(LABEL_NAMES)), rng.choice((0, 0, 1, 1, 2, 3))))
         return [label(i) for i in picks]
@@ -371,6 +378,7 @@ class ConfluenceMutations:
             "createdAt": now,
             "version": {"number": 1, "createdAt": now, "message": "", "minorEdit": False, "authorId": PEOPLE[0]},
             "_body": f"<p>{title} — new</p>",
+            "_added": True,
         }
         if kind == "page":
             record.update(

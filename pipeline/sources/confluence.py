@@ -438,10 +438,22 @@ async def sync_labels(ctx: SyncContext) -> None:
     }
     if not any(stale.values()):
         return
-    if 2 * len(labels) < sum(map(len, stale.values())):
+    if label_listing_cost(ctx, labels) < sum(map(len, stale.values())):
         await labels_by_label(ctx, labels, stale)
     else:
         await labels_per_container(ctx, stale)
+
+
+def label_listing_cost(ctx: SyncContext, labels: list[Row]) -> int:
+    """Requests to list every label's pages and blog posts, judged from the pairs stored last time."""
+    stored = {
+        label: (pages, blogs)
+        for label, pages, blogs in ctx.db.execute(
+            "SELECT label_id, SUM(content_type = 'page'), SUM(content_type = 'blogpost') "
+            "FROM confluence_content_labels GROUP BY label_id"
+        )
+    }
+    return sum(sum(max(1, -(-count // LIMIT)) for count in stored.get(str(label["id"]), (0, 0))) for label in labels)
 
 
 async def labels_by_label(ctx: SyncContext, labels: list[Row], stale: dict[str, list[tuple]]) -> None:

@@ -29,6 +29,7 @@ from ..store import Batch, Sweep, dumps
 API = "/rest/api/3"
 BULK = 100  # issue/bulkfetch takes at most 100 ids
 ID_PAGE = 5000  # search/jql serves up to 5000 ids a page when only ids are asked for
+GROUP = 50  # projects listed together once they are known
 CHILD_KEYS = ("comment", "worklog")  # stored in their own tables, not twice inside `fields`
 Row = dict[str, Any]
 
@@ -145,9 +146,16 @@ async def sync(ctx: SyncContext) -> None:
         group.start_soon(ctx.guarded, "jira fields", sync_fields, ctx)
         group.start_soon(ctx.guarded, "jira projects", sync_projects, ctx, projects)
     bulk = anyio.CapacityLimiter(ctx.settings.concurrency)
+    saved = {p["id"]: ({} if ctx.settings.full else ctx.saved(f"jira:issues:{p['id']}")) for p in projects}
+    known = [p for p in projects if saved[p["id"]].get("mark") and not saved[p["id"]].get("pending")]
     async with anyio.create_task_group() as group:
         for project in projects:
-            group.start_soon(ctx.guarded, f"jira issues of {project['key']}", sync_project, ctx, project, bulk)
+            if project not in known:
+                group.start_soon(ctx.guarded, f"jira issues of {project['key']}", sync_new_project, ctx, project, bulk)
+        for start in range(0, len(known), GROUP):
+            chunk = known[start : start + GROUP]
+            marks = [int(saved[p["id"]]["mark"]) for p in chunk]
+            group.start_soon(ctx.guarded, "jira issues", sync_known_projects, ctx, chunk, min(marks), bulk)
     await ctx.flush()
     await queue_downloads(ctx, None)  # anything an earlier, interrupted run stored but never downloaded
 
@@ -176,30 +184,45 @@ async def sync_projects(ctx: SyncContext, found: list[Row]) -> None:
         await ctx.emit(Batch("jira_projects", close=Sweep("jira_projects", sweep)))
 
 
-async def sync_project(ctx: SyncContext, project: Row, bulk: anyio.CapacityLimiter) -> None:
+async def sync_new_project(ctx: SyncContext, project: Row, bulk: anyio.CapacityLimiter) -> None:
+    """A project seen for the first time: every issue. A killed first run resumes in its sweep."""
     stream = f"jira:issues:{project['id']}"
-    saved = ctx.saved(stream) if not ctx.settings.full else {}
+    saved = {} if ctx.settings.full else ctx.saved(stream)
     sweep = int(saved["sweep"]) if saved.get("pending") else ctx.run_id
-    mark = saved.get("mark")
     started_ms = int(time.time() * 1000)
-    pending = dumps({"mark": mark, "sweep": sweep, "pending": True})
-    await ctx.emit(Batch("jira_issues", state={stream: pending}))
-    every = f"project = {project['id']}"
+    await ctx.emit(Batch("jira_issues", state={stream: dumps({"sweep": sweep, "pending": True})}))
     async with anyio.create_task_group() as fetches:
-        if mark is None:
-            await list_issues(ctx, every, sweep, fetches, bulk, touch=True)
-        else:
-            since = int(mark) - ctx.settings.jira_overlap_minutes * 60_000
-            await list_issues(ctx, f"{every} AND updated >= {since}", sweep, fetches, bulk, touch=False)
-            await list_issues(ctx, every, sweep, None, bulk, touch=True)
+        await list_issues(ctx, f"project = {project['id']}", sweep, fetches, bulk, touch=True)
+    await close_projects(ctx, [project], sweep, started_ms, {})
+
+
+async def sync_known_projects(ctx: SyncContext, projects: list[Row], mark: int, bulk: anyio.CapacityLimiter) -> None:
+    """Projects synced before, together: the issues updated since the mark (less the overlap), then every
+    id, to notice deleted issues. Two short listings for up to fifty projects."""
+    stream = f"jira:issues:since:{projects[0]['id']}"
+    saved = ctx.saved(stream)
+    sweep = int(saved["sweep"]) if saved.get("pending") else ctx.run_id
+    started_ms = int(time.time() * 1000)
+    await ctx.emit(Batch("jira_issues", state={stream: dumps({"sweep": sweep, "pending": True})}))
+    ids = ", ".join(p["id"] for p in projects)
+    since = mark - ctx.settings.jira_overlap_minutes * 60_000
+    async with anyio.create_task_group() as fetches:
+        await list_issues(ctx, f"project in ({ids}) AND updated >= {since}", sweep, fetches, bulk, touch=False)
+    await list_issues(ctx, f"project in ({ids})", sweep, None, bulk, touch=True)
+    await close_projects(ctx, projects, sweep, started_ms, {stream: None})
+
+
+async def close_projects(
+    ctx: SyncContext, projects: list[Row], sweep: int, started_ms: int, state: dict[str, str | None]
+) -> None:
+    """Issues the sweep did not see are gone, and so are their children; the projects' marks move on."""
+    ids = tuple(p["id"] for p in projects)
+    marks = ", ".join("?" * len(ids))
     done = dumps({"mark": started_ms, "sweep": sweep, "pending": False})
-    gone_children = "issue_id IN (SELECT id FROM jira_issues WHERE project_id = ? AND deleted_at IS NOT NULL)"
-    closes = [
-        Batch(
-            "jira_issues", close=Sweep("jira_issues", sweep, "project_id = ?", (project["id"],)), state={stream: done}
-        )
-    ]
-    closes += [Batch(t, close=Sweep(t, -1, gone_children, (project["id"],))) for t in CHILD_TABLES]
+    state = {**state, **{f"jira:issues:{p['id']}": done for p in projects}}
+    gone = f"issue_id IN (SELECT id FROM jira_issues WHERE project_id IN ({marks}) AND deleted_at IS NOT NULL)"
+    closes = [Batch("jira_issues", close=Sweep("jira_issues", sweep, f"project_id IN ({marks})", ids), state=state)]
+    closes += [Batch(t, close=Sweep(t, -1, gone, ids)) for t in CHILD_TABLES]
     await ctx.emit_together(closes)
 
 
