@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlite_utils
 
 from .errors import ConfigError, DiskFull
 
@@ -89,6 +90,59 @@ BOOKKEEPING = {
     "jira_attachments": ("seen_sweep INTEGER",),
     "jira_worklogs": ("seen_sweep INTEGER",),
 }
+# Columns added after the first schema; older databases get them on open.
+ADDED = {
+    "confluence_pages": ("body_text TEXT",),
+    "confluence_blogposts": ("body_text TEXT",),
+    "confluence_comments": ("body_text TEXT",),
+    "jira_issues": ("description_text TEXT",),
+    "jira_comments": ("body_text TEXT",),
+}
+SEARCH = {  # full-text search, kept current by triggers
+    "confluence_pages": ["title", "body_text"],
+    "confluence_blogposts": ["title", "body_text"],
+    "confluence_comments": ["body_text"],
+    "jira_issues": ["key", "summary", "description_text"],
+    "jira_comments": ["body_text"],
+}
+VIEWS = """
+CREATE VIEW IF NOT EXISTS confluence_pages_view AS
+SELECT p.id, s.key AS space_key, s.name AS space_name, p.title, parent.title AS parent_title, p.status, p.version,
+       p.created_at, p.updated_at, p.author_id, p.body_text, p.deleted_at
+FROM confluence_pages p LEFT JOIN confluence_spaces s ON s.id = p.space_id
+LEFT JOIN confluence_pages parent ON parent.id = p.parent_id;
+CREATE VIEW IF NOT EXISTS confluence_blogposts_view AS
+SELECT b.id, s.key AS space_key, s.name AS space_name, b.title, b.status, b.version, b.created_at, b.updated_at,
+       b.author_id, b.body_text, b.deleted_at
+FROM confluence_blogposts b LEFT JOIN confluence_spaces s ON s.id = b.space_id;
+CREATE VIEW IF NOT EXISTS confluence_comments_view AS
+SELECT c.id, c.kind, COALESCE(p.title, b.title) AS container_title, s.key AS space_key, c.parent_comment_id,
+       c.version, c.updated_at, c.author_id, c.body_text, c.deleted_at
+FROM confluence_comments c LEFT JOIN confluence_pages p ON p.id = c.container_id
+LEFT JOIN confluence_blogposts b ON b.id = c.container_id
+LEFT JOIN confluence_spaces s ON s.id = COALESCE(p.space_id, b.space_id);
+CREATE VIEW IF NOT EXISTS confluence_attachments_view AS
+SELECT a.id, a.title, a.media_type, a.file_size, a.version, COALESCE(p.title, b.title) AS container_title,
+       s.key AS space_key, a.sha256, substr(a.sha256, 1, 2) || '/' || a.sha256 AS blob_path, a.deleted_at
+FROM confluence_attachments a LEFT JOIN confluence_pages p ON p.id = a.container_id
+LEFT JOIN confluence_blogposts b ON b.id = a.container_id
+LEFT JOIN confluence_spaces s ON s.id = COALESCE(p.space_id, b.space_id);
+CREATE VIEW IF NOT EXISTS jira_issues_view AS
+SELECT i.id, i.key, pr.key AS project_key, pr.name AS project_name, i.summary, i.status, i.issue_type,
+       json_extract(i.fields, '$.priority.name') AS priority,
+       json_extract(i.fields, '$.assignee.displayName') AS assignee,
+       json_extract(i.fields, '$.reporter.displayName') AS reporter,
+       i.created, i.updated, i.description_text, i.deleted_at
+FROM jira_issues i LEFT JOIN jira_projects pr ON pr.id = i.project_id;
+CREATE VIEW IF NOT EXISTS jira_comments_view AS
+SELECT c.id, i.key AS issue_key, pr.key AS project_key, json_extract(c.raw, '$.author.displayName') AS author,
+       c.created, c.updated, c.body_text, c.deleted_at
+FROM jira_comments c LEFT JOIN jira_issues i ON i.id = c.issue_id LEFT JOIN jira_projects pr ON pr.id = i.project_id;
+CREATE VIEW IF NOT EXISTS jira_attachments_view AS
+SELECT a.id, i.key AS issue_key, pr.key AS project_key, a.filename, a.mime_type, a.size, a.created, a.sha256,
+       substr(a.sha256, 1, 2) || '/' || a.sha256 AS blob_path, a.deleted_at
+FROM jira_attachments a LEFT JOIN jira_issues i ON i.id = a.issue_id LEFT JOIN jira_projects pr ON pr.id = i.project_id;
+"""
 BOOKKEEPING_COLUMNS = {"seen_sweep", "fetched_sweep", "labels_version", "sha256", "sha256_version"}
 CONTENT_TABLES = (
     "confluence_spaces",
@@ -177,18 +231,34 @@ class Store:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(SCHEMA)
             self._migrate()
-        except (sqlite3.OperationalError, OSError) as error:
+            self._shape()
+        except (sqlite3.DatabaseError, OSError) as error:
+            unwritable = isinstance(error, OSError) or any(
+                s in str(error) for s in ("unable to open", "readonly", "read-only", "disk I/O")
+            )
+            if unwritable:
+                raise ConfigError(
+                    f"cannot write the database at {self.path} ({error}): choose a writable path with --db"
+                ) from None
             raise ConfigError(
-                f"cannot write the database at {self.path} ({error}): choose a writable path with --db"
+                f"{self.path} is not a database this tool can use ({error}): choose another path with --db"
             ) from None
         return self
 
     def _migrate(self) -> None:
-        for table, columns in BOOKKEEPING.items():
+        for table, columns in [*BOOKKEEPING.items(), *ADDED.items()]:
             present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
             for column in columns:
                 if column.split()[0] not in present:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+    def _shape(self) -> None:
+        """Full-text search and views: idempotent, so it runs on every open."""
+        db = sqlite_utils.Database(self.conn)
+        for table, columns in SEARCH.items():
+            if not db[table].detect_fts():
+                db[table].enable_fts(columns, create_triggers=True, tokenize="porter")
+        self.conn.executescript(VIEWS)
 
     def close(self) -> None:
         if self.conn is not None:

@@ -24,6 +24,7 @@ import orjson
 from ..context import Chain, DownloadJob, SyncContext
 from ..paginate import cursor_pages
 from ..store import Batch, Sweep, dumps
+from ..text import from_storage
 
 V2 = "/wiki/api/v2"
 LIMIT = 250
@@ -70,6 +71,7 @@ def content_row(item: Row, kind: str) -> Row:
         "updated_at": version.get("createdAt"),
         "author_id": item.get("authorId"),
         "body_storage": body_of(item),
+        "body_text": from_storage(body_of(item)),
         "raw": dumps(raw),
     }
     if kind == "page":
@@ -104,6 +106,7 @@ def comment_row(item: Row, kind: str) -> Row:
         "updated_at": version.get("createdAt"),
         "author_id": version.get("authorId"),
         "body_storage": body_of(item),
+        "body_text": from_storage(body_of(item)),
         "raw": dumps(raw),
     }
 

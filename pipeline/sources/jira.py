@@ -25,6 +25,7 @@ from ..context import DownloadJob, SyncContext
 from ..errors import UnexpectedResponse
 from ..paginate import offset_all, token_pages
 from ..store import Batch, Sweep, dumps
+from ..text import from_adf
 
 API = "/rest/api/3"
 BULK = 100  # issue/bulkfetch takes at most 100 ids
@@ -88,6 +89,7 @@ def issue_row(item: Row) -> Row:
         "created": utc(fields.get("created")),
         "updated": utc(fields.get("updated")),
         "fields": dumps(kept),
+        "description_text": from_adf(fields.get("description")),
     }
 
 
@@ -99,6 +101,7 @@ def comment_row(item: Row, issue_id: str) -> Row:
         "created": utc(item.get("created")),
         "updated": utc(item.get("updated")),
         "body": dumps(item.get("body")),
+        "body_text": from_adf(item.get("body")),
         "raw": dumps(item),
     }
 

@@ -1,0 +1,108 @@
+"""A store for people and tools: plain text, full-text search, views with names, Datasette as it is."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from helpers import run_sync
+
+from pipeline.simulator.gatekeeper import SimConfig
+from pipeline.simulator.server import Simulator
+from pipeline.store import Store
+from pipeline.text import from_adf, from_storage
+
+
+def test_plain_text_from_storage_xhtml():
+    xhtml = (
+        "<h1>Plan &amp; ship</h1><p>Step <strong>one</strong> 🚀</p><ul><li>a</li><li>b</li></ul>"
+        '<ac:structured-macro><ac:parameter ac:name="x">hidden</ac:parameter></ac:structured-macro>'
+        '<ac:image><ri:attachment ri:filename="chart.png" /></ac:image>'
+    )
+    assert from_storage(xhtml) == "Plan & ship\nStep one 🚀\na\nb\nchart.png"
+    assert from_storage(None) is None and from_storage("") is None
+
+
+def test_plain_text_from_atlassian_document_format():
+    doc = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "heading", "content": [{"type": "text", "text": "Título"}]},
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "text", "text": "Hi "},
+                    {"type": "mention", "attrs": {"text": "@Ana"}},
+                    {"type": "hardBreak"},
+                    {"type": "text", "text": "bye"},
+                ],
+            },
+        ],
+    }
+    assert from_adf(doc) == "Título\nHi @Ana\nbye"
+    assert from_adf('{"type":"doc","content":[{"type":"paragraph","content":[{"type":"text","text":"x"}]}]}') == "x"
+    assert from_adf(None) is None
+
+
+async def test_search_and_views_after_a_sync(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=8)) as sim:
+        await run_sync(sim, tmp_path)
+        page = next(sim.confluence.contents("page"))
+        issue = sim.jira.issue(sim.jira.all_issue_ids()[3])
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    word = page["title"].split()[0]
+    hits = conn.execute("SELECT rowid FROM confluence_pages_fts WHERE confluence_pages_fts MATCH ?", (word,)).fetchall()
+    assert hits, "page titles are searchable"
+    summary_word = issue["summary"].split()[0]
+    found = conn.execute(
+        "SELECT i.key FROM jira_issues i JOIN jira_issues_fts f ON f.rowid = i.rowid WHERE jira_issues_fts MATCH ?",
+        (summary_word,),
+    ).fetchall()
+    assert (issue["key"],) in found
+    space_key = sim.confluence.space(page["spaceId"])["key"]
+    assert conn.execute("SELECT space_key FROM confluence_pages_view WHERE id = ?", (page["id"],)).fetchone() == (
+        space_key,
+    )
+    row = conn.execute("SELECT project_key, reporter FROM jira_issues_view WHERE key = ?", (issue["key"],)).fetchone()
+    assert row[0] == issue["key"].split("-")[0] and row[1].startswith("User ")
+
+
+def test_shaping_is_idempotent_and_upgrades_an_older_database(tmp_path):
+    from pipeline.store import SCHEMA
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(SCHEMA)  # the first schema, before search text and sweep columns
+    conn.close()
+    for _ in range(2):
+        store = Store(db).open()
+        store.close()
+    columns = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(confluence_pages)")}
+    assert {"body_text", "seen_sweep", "labels_version"} <= columns
+
+
+def test_a_file_that_is_not_a_database_is_named(tmp_path):
+    import pytest
+
+    from pipeline.errors import ConfigError
+
+    path = tmp_path / "notes.db"
+    path.write_text("just some text, not SQLite " * 100)
+    with pytest.raises(ConfigError, match="not a database this tool can use"):
+        Store(path).open()
+
+
+async def test_datasette_opens_the_store_as_it_is_and_search_works(tmp_path):
+    from datasette.app import Datasette
+
+    async with Simulator(SimConfig(scale="tiny", seed=8)) as sim:
+        await run_sync(sim, tmp_path)
+        issue = sim.jira.issue(sim.jira.all_issue_ids()[0])
+    datasette = Datasette([str(tmp_path / "atlassian.db")])
+    response = await datasette.client.get(
+        "/atlassian/jira_issues.json?_shape=array&_search=" + issue["summary"].split()[0]
+    )
+    assert response.status_code == 200
+    assert issue["key"] in {row["key"] for row in response.json()}
+    response = await datasette.client.get("/atlassian/confluence_pages_view.json?_shape=array&_size=5")
+    assert response.status_code == 200 and {"space_key", "title"} <= set(response.json()[0])
