@@ -94,6 +94,31 @@ def report_result(result: SyncResult) -> None:
         click.echo(f"  failed: {error.stream}: {error.message}", err=True)
 
 
+@main.command("check")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML settings, as for sync.")
+@click.option("--site", help="The site (its cloudId is looked up).")
+@click.option("--cloud-id", help="The cloudId, instead of --site.")
+@click.option("--gateway", help="API gateway [https://api.atlassian.com].")
+@click.option("--only", type=click.Choice(["confluence", "jira"]), help="Check one product only.")
+@click.option("--projects", help="Jira project keys the sync is limited to.")
+def check_command(config_path: Path | None, only: str | None, **flags: Any) -> None:
+    """Probe every endpoint the sync would use and say what is missing: a scope, a URL, a credential."""
+    from .doctor import diagnose, failed
+
+    try:
+        settings = load_settings({**flags, "products": only}, config_path)
+    except PipelineError as error:
+        fail(str(error))
+    findings = run_async(diagnose(settings))
+    width = max(len(f.probe) for f in findings)
+    for finding in findings:
+        mark = "skip" if finding.skipped else ("ok" if finding.ok else "FAIL")
+        click.echo(f"{mark:<4}  {finding.probe:<{width}}  {finding.detail}")
+    problems = [f for f in findings if not f.ok]
+    click.echo(f"\n{len(problems)} problem(s) found." if problems else "\nEverything the sync needs answered.")
+    sys.exit(1 if failed(findings) else 0)
+
+
 @main.command("cloud-id")
 @click.argument("site")
 def cloud_id_command(site: str) -> None:

@@ -55,7 +55,7 @@ async def test_a_classic_token_through_the_gateway_is_explained(sim, tmp_path):
     classic = sim.tokens.add_token(kind="classic")
     result = await run_sync(sim, tmp_path, environ={"ATLASSIAN_TOKEN": classic}, products=("jira",))
     assert result.status == "partial"
-    assert any("scope" in e.message for e in result.errors)
+    assert any("classic (unscoped) API token" in e.message for e in result.errors)
 
 
 async def test_an_unknown_token_says_which_variables_to_check(sim, tmp_path):

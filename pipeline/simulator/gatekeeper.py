@@ -38,11 +38,12 @@ class SimConfig:
     slow_download_bytes_per_s: float = 0.0  # 0: as fast as the loopback goes
     time_zone: str = "America/Los_Angeles"  # the account's zone: JQL date literals are read in it
     account_email: str = "sync-bot@serviceaccount.atlassian.com"
+    unlicensed: tuple[str, ...] = ()  # products the account has no licence for: the gateway answers 403
 
 
 @dataclass
 class Principal:
-    kind: str  # scoped | classic | oauth
+    kind: str  # scoped (a Service Account's), user (a person's scoped token: Basic only), classic, oauth
     scopes: frozenset[str]
     email: str | None = None
     expires_at: float = math.inf
@@ -87,6 +88,8 @@ class TokenBook:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
             principal = self.tokens.get(value.strip())
+            if principal and principal.kind == "user":
+                return None  # a person's scoped token works with Basic email:token only
         elif scheme.lower() == "basic":
             try:
                 email, _, token = base64.b64decode(value).decode().partition(":")

@@ -195,12 +195,11 @@ class Simulator:
         principal = self.tokens.resolve(request.headers.get("Authorization"))
         if principal is None:
             return json_response({"code": 401, "message": "Unauthorized"}, 401)
-        if principal.kind == "classic":
-            return json_response(
-                {"code": 401, "message": "Unauthorized; scope does not match"},
-                401,
-                {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"},
-            )
+        if product in self.config.unlicensed:
+            message = f"The {product} product is not licensed for this account, or the account cannot use it."
+            return json_response({"errorMessages": [message], "errors": {}}, 403)
+        if principal.kind == "classic":  # an unscoped token means nothing to the gateway
+            return json_response({"code": 401, "message": "Unauthorized"}, 401)
         if operation is not None and not operation.allows(principal.scopes):
             return json_response(
                 {"code": 401, "message": "Unauthorized; scope does not match"},
@@ -272,6 +271,10 @@ class Simulator:
         return json_response({"cloudId": self.cloud_id})
 
     async def _site_catch_all(self, request: web.Request) -> web.Response:
+        principal = self.tokens.resolve(request.headers.get("Authorization"))
+        basic = request.headers.get("Authorization", "").lower().startswith("basic ")
+        if principal and principal.kind == "classic" and basic and request.path == "/rest/api/3/myself":
+            return json_response({"accountId": "classic-user", "emailAddress": principal.email, "active": True})
         if request.path.startswith(("/rest/", "/wiki/rest/", "/wiki/api/")):
             if request.path.startswith("/rest/"):
                 body = {"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}

@@ -1,0 +1,107 @@
+"""`check` says exactly which scope, URL or credential is wrong, tested with tokens that lack each scope."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+from helpers import settings_for
+
+from pipeline.cli import main
+from pipeline.doctor import diagnose, failed
+from pipeline.scopes import ALL_READ_SCOPES
+from pipeline.simulator.gatekeeper import SimConfig
+from pipeline.simulator.server import Simulator
+
+
+def failures(findings):
+    return {f.probe: f.detail for f in findings if not f.ok}
+
+
+async def test_everything_answers_for_a_token_with_every_read_scope(sim, tmp_path):
+    findings = await diagnose(settings_for(sim, tmp_path), {"ATLASSIAN_TOKEN": sim.token})
+    assert not failed(findings), failures(findings)
+    probed = {f.probe for f in findings}
+    assert "GET /wiki/api/v2/pages" in probed and "POST /rest/api/3/issue/bulkfetch" in probed
+    assert not [f for f in findings if f.skipped], "the tiny site has an item for every probe"
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "read:space:confluence",
+        "read:page:confluence",
+        "read:attachment:confluence",
+        "read:comment:confluence",
+        "read:label:confluence",
+    ],
+)
+async def test_a_missing_confluence_scope_is_named(sim, tmp_path, scope):
+    token = sim.tokens.add_token(scopes=ALL_READ_SCOPES - {scope})
+    findings = await diagnose(settings_for(sim, tmp_path, products=("confluence",)), {"ATLASSIAN_TOKEN": token})
+    broken = failures(findings)
+    assert broken and all(f"add {scope}" in detail for detail in broken.values()), broken
+
+
+async def test_a_missing_jira_scope_names_the_classic_and_granular_choices(sim, tmp_path):
+    token = sim.tokens.add_token(scopes={s for s in ALL_READ_SCOPES if s.endswith(":confluence")})
+    findings = await diagnose(settings_for(sim, tmp_path, products=("jira",)), {"ATLASSIAN_TOKEN": token})
+    detail = failures(findings)["GET /rest/api/3/project/search"]
+    assert "add read:jira-work or read:issue-type:jira + read:project:jira" in detail
+
+
+async def test_the_site_url_used_as_the_gateway(sim, tmp_path):
+    findings = await diagnose(settings_for(sim, tmp_path, gateway=sim.site_url), {"ATLASSIAN_TOKEN": sim.token})
+    assert all("use --gateway https://api.atlassian.com" in d for d in failures(findings).values())
+
+
+async def test_a_classic_token_is_recognised_by_trying_it_on_the_site(sim, tmp_path):
+    classic = sim.tokens.add_token(kind="classic")
+    environ = {"ATLASSIAN_TOKEN": classic, "ATLASSIAN_EMAIL": sim.config.account_email}
+    findings = await diagnose(settings_for(sim, tmp_path, products=("jira",)), environ)
+    assert all("classic (unscoped) API token" in d for d in failures(findings).values())
+
+
+async def test_a_persons_scoped_token_sent_as_bearer_asks_for_the_email(sim, tmp_path):
+    token = sim.tokens.add_token(kind="user")
+    findings = await diagnose(settings_for(sim, tmp_path, products=("confluence",)), {"ATLASSIAN_TOKEN": token})
+    assert all("set ATLASSIAN_EMAIL" in d for d in failures(findings).values())
+    environ = {"ATLASSIAN_TOKEN": token, "ATLASSIAN_EMAIL": sim.config.account_email}
+    assert not failed(await diagnose(settings_for(sim, tmp_path, products=("confluence",)), environ))
+
+
+async def test_a_wrong_cloud_id_is_caught(sim, tmp_path):
+    wrong = "11111111-2222-4333-8444-555555555555"
+    findings = await diagnose(settings_for(sim, tmp_path, cloud_id=wrong), {"ATLASSIAN_TOKEN": sim.token})
+    detail = failures(findings)["cloudId matches the site"]
+    assert sim.cloud_id in detail and "drop --cloud-id" in detail
+
+
+async def test_an_expired_oauth_secret(sim, tmp_path):
+    sim.tokens.add_client("cid", "secret")
+    sim.tokens.clients["cid"].expired = True
+    environ = {"ATLASSIAN_CLIENT_ID": "cid", "ATLASSIAN_CLIENT_SECRET": "secret"}
+    findings = await diagnose(settings_for(sim, tmp_path), environ)
+    assert "expired" in failures(findings)["OAuth token"]
+
+
+async def test_a_product_not_licensed_for_the_account(tmp_path):
+    async with Simulator(SimConfig(unlicensed=("jira",))) as sim:
+        findings = await diagnose(settings_for(sim, tmp_path), {"ATLASSIAN_TOKEN": sim.token})
+    broken = failures(findings)
+    assert broken and all(p.startswith(("GET /rest", "POST /rest")) for p in broken)
+    assert "may not be licensed" in broken["GET /rest/api/3/project/search"]
+
+
+def test_check_exits_non_zero_and_prints_a_table(threaded_sim):
+    narrow = threaded_sim.tokens.add_token(scopes=ALL_READ_SCOPES - {"read:comment:confluence"})
+    env = {k: None for k in os.environ if k.startswith("ATLASSIAN_")}
+    args = ["check", "--site", threaded_sim.site_url, "--gateway", threaded_sim.gateway_url]
+    bad = CliRunner().invoke(main, args, env={**env, "ATLASSIAN_TOKEN": narrow})
+    assert bad.exit_code == 1
+    assert "FAIL  GET /wiki/api/v2/footer-comments" in bad.stdout and "add read:comment:confluence" in bad.stdout
+    assert "2 problem(s) found." in bad.stdout
+    good = CliRunner().invoke(main, args, env={**env, "ATLASSIAN_TOKEN": threaded_sim.token})
+    assert good.exit_code == 0 and "Everything the sync needs answered." in good.stdout
+    assert threaded_sim.token not in good.stdout
