@@ -1,8 +1,9 @@
-"""Summaries of the store: what is in it and what the last runs did (text, markdown, JSON)."""
+"""What is in the store and what the last runs did, as text, markdown (for $GITHUB_STEP_SUMMARY) or JSON."""
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from .errors import ConfigError
 from .store import CONTENT_TABLES
 
 FORMATS = ("text", "markdown", "json")
+TOP = 10
 
 
 def summarize(db_path: Path, runs: int = 5) -> dict[str, Any]:
@@ -20,75 +22,291 @@ def summarize(db_path: Path, runs: int = 5) -> dict[str, Any]:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        tables = {}
-        for table in (
-            *CONTENT_TABLES,
-            "confluence_labels",
-            "confluence_content_labels",
-            "jira_fields",
-            "jira_changelogs",
-        ):
-            columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-            deleted = "SUM(deleted_at IS NOT NULL)" if "deleted_at" in columns else "0"
-            total, gone = conn.execute(f"SELECT COUNT(*), COALESCE({deleted}, 0) FROM {table}").fetchone()
-            tables[table] = {"rows": total - gone, "deleted": gone}
-        attachment_bytes = conn.execute(
-            "SELECT COALESCE(SUM(file_size), 0) FROM confluence_attachments WHERE deleted_at IS NULL"
-        ).fetchone()[0]
-        attachment_bytes += conn.execute(
-            "SELECT COALESCE(SUM(size), 0) FROM jira_attachments WHERE deleted_at IS NULL"
-        ).fetchone()[0]
-        last_runs = [dict(r) for r in conn.execute("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", (runs,))]
-        for run in last_runs:
-            for key in ("errors", "counts", "options"):
-                run[key] = orjson.loads(run[key]) if run.get(key) else None
-            run.pop("options", None)
-        return {"database": str(db_path), "tables": tables, "attachment_bytes": attachment_bytes, "runs": last_runs}
+        last_runs = recent_runs(conn, runs)
+        return {
+            "database": str(db_path),
+            "tables": table_counts(conn),
+            "spaces": rows(conn, SPACES),
+            "projects": projects(conn),
+            "last_run": last_run_changes(conn, last_runs),
+            "runs": last_runs,
+            "largest_attachments": rows(conn, LARGEST),
+            "stale_pages": stale_pages(conn),
+            "failed": (last_runs[0]["errors"] or []) if last_runs else [],
+        }
     finally:
         conn.close()
 
 
+def rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(sql, params)]
+
+
+def table_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    counts = {}
+    for table in (*CONTENT_TABLES, "confluence_labels", "confluence_content_labels", "jira_fields", "jira_changelogs"):
+        columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        deleted = "SUM(deleted_at IS NOT NULL)" if "deleted_at" in columns else "0"
+        total, gone = conn.execute(f"SELECT COUNT(*), COALESCE({deleted}, 0) FROM {table}").fetchone()
+        counts[table] = {"rows": total - gone, "deleted": gone}
+    return counts
+
+
+SPACES = """
+SELECT s.key, s.name,
+  (SELECT COUNT(*) FROM confluence_pages p WHERE p.space_id = s.id AND p.deleted_at IS NULL) AS pages,
+  (SELECT COUNT(*) FROM confluence_blogposts b WHERE b.space_id = s.id AND b.deleted_at IS NULL) AS blogposts,
+  (SELECT COUNT(*) FROM confluence_comments c JOIN confluence_pages p ON p.id = c.container_id
+     WHERE p.space_id = s.id AND c.deleted_at IS NULL) +
+  (SELECT COUNT(*) FROM confluence_comments c JOIN confluence_blogposts b ON b.id = c.container_id
+     WHERE b.space_id = s.id AND c.deleted_at IS NULL) AS comments,
+  (SELECT COUNT(*) FROM confluence_attachments_view a
+     WHERE a.space_key = s.key AND a.deleted_at IS NULL) AS attachments,
+  (SELECT COALESCE(SUM(a.file_size), 0) FROM confluence_attachments_view a
+     WHERE a.space_key = s.key AND a.deleted_at IS NULL) AS attachment_bytes
+FROM confluence_spaces s WHERE s.deleted_at IS NULL ORDER BY s.key
+"""
+LARGEST = f"""
+SELECT 'confluence' AS product, space_key AS place, title AS name, file_size AS bytes FROM confluence_attachments_view
+WHERE deleted_at IS NULL
+UNION ALL
+SELECT 'jira', project_key || ' ' || issue_key, filename, size FROM jira_attachments_view WHERE deleted_at IS NULL
+ORDER BY bytes DESC LIMIT {TOP}
+"""
+
+
+def projects(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    found = rows(
+        conn,
+        """
+        SELECT p.key, p.name,
+          (SELECT COUNT(*) FROM jira_issues i WHERE i.project_id = p.id AND i.deleted_at IS NULL) AS issues,
+          (SELECT COUNT(*) FROM jira_comments c JOIN jira_issues i ON i.id = c.issue_id
+             WHERE i.project_id = p.id AND c.deleted_at IS NULL) AS comments,
+          (SELECT COUNT(*) FROM jira_attachments a JOIN jira_issues i ON i.id = a.issue_id
+             WHERE i.project_id = p.id AND a.deleted_at IS NULL) AS attachments
+        FROM jira_projects p WHERE p.deleted_at IS NULL ORDER BY p.key""",
+    )
+    for project in found:
+        for column, name in (("status", "by_status"), ("issue_type", "by_type")):
+            project[name] = dict(
+                conn.execute(
+                    f"SELECT i.{column}, COUNT(*) FROM jira_issues i JOIN jira_projects p ON p.id = i.project_id "
+                    f"WHERE p.key = ? AND i.deleted_at IS NULL GROUP BY i.{column} ORDER BY 2 DESC",
+                    (project["key"],),
+                ).fetchall()
+            )
+    return found
+
+
+def recent_runs(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    found = rows(conn, "SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", (limit,))
+    for run in found:
+        for key in ("errors", "counts"):
+            run[key] = orjson.loads(run[key]) if run.get(key) else None
+        run.pop("options", None)
+        run["seconds"] = seconds_between(run["started_at"], run["finished_at"])
+    return found
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+
+
+def last_run_changes(conn: sqlite3.Connection, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the last run brought: counts per table, and the pages and issues it saw edited or gone."""
+    if not runs:
+        return {}
+    last = runs[0]
+    since = runs[1]["started_at"] if len(runs) > 1 else None
+    edited_pages = (
+        rows(
+            conn,
+            f"""
+        SELECT space_key, title, updated_at FROM confluence_pages_view
+        WHERE deleted_at IS NULL AND updated_at >= ? ORDER BY updated_at DESC LIMIT {TOP}""",
+            (since,),
+        )
+        if since
+        else []
+    )
+    edited_issues = (
+        rows(
+            conn,
+            f"""
+        SELECT key, summary, status, updated FROM jira_issues_view
+        WHERE deleted_at IS NULL AND updated >= ? ORDER BY updated DESC LIMIT {TOP}""",
+            (since,),
+        )
+        if since
+        else []
+    )
+    gone = rows(
+        conn,
+        f"""
+        SELECT 'page' AS kind, space_key AS place, title AS name FROM confluence_pages_view WHERE deleted_at >= ?
+        UNION ALL SELECT 'issue', project_key, key || ' ' || summary FROM jira_issues_view WHERE deleted_at >= ?
+        LIMIT {TOP}""",
+        (last["started_at"], last["started_at"]),
+    )
+    return {
+        "run": last["id"],
+        "status": last["status"],
+        "counts": last["counts"] or {},
+        "edited_pages": edited_pages,
+        "edited_issues": edited_issues,
+        "deleted": gone,
+    }
+
+
+def stale_pages(conn: sqlite3.Connection) -> dict[str, Any]:
+    year_ago = (datetime.now(UTC) - timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    where = "deleted_at IS NULL AND status = 'current' AND updated_at < ?"
+    count = conn.execute(f"SELECT COUNT(*) FROM confluence_pages WHERE {where}", (year_ago,)).fetchone()[0]
+    oldest = rows(
+        conn,
+        f"SELECT space_key, title, updated_at FROM confluence_pages_view WHERE {where} ORDER BY updated_at LIMIT {TOP}",
+        (year_ago,),
+    )
+    return {"count": count, "oldest": oldest}
+
+
+# -- rendering ----------------------------------------------------------------------------------------
 def render(summary: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
         return orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode()
-    if fmt == "markdown":
-        return _markdown(summary)
-    return _text(summary)
+    return Markdown(summary).render() if fmt == "markdown" else Text(summary).render()
 
 
-def _text(summary: dict[str, Any]) -> str:
-    lines = [f"Store: {summary['database']}"]
-    for table, n in summary["tables"].items():
-        deleted = f" ({n['deleted']:,} deleted)" if n["deleted"] else ""
-        lines.append(f"  {table:<28} {n['rows']:>10,}{deleted}")
-    lines.append(f"  {'attachment bytes':<28} {summary['attachment_bytes']:>10,}")
-    lines.append("Last runs:")
-    for run in summary["runs"]:
-        lines.append(
-            f"  #{run['id']} {run['started_at']} {run['status']:<8} {run['requests']:,} requests, "
-            f"{run['retries']:,} retries, {run['rate_limited']:,} x 429, {run['rows_written']:,} rows written, "
-            f"{run['bytes_downloaded']:,} bytes downloaded"
-        )
-        for error in run.get("errors") or []:
-            lines.append(f"      error in {error['stream']}: {error['message']}")
-    return "\n".join(lines)
+def human_bytes(n: int | None) -> str:
+    size = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
 
 
-def _markdown(summary: dict[str, Any]) -> str:
-    lines = ["## Atlassian store", "", "| table | rows | deleted |", "|---|---:|---:|"]
-    for table, n in summary["tables"].items():
-        lines.append(f"| {table} | {n['rows']:,} | {n['deleted']:,} |")
-    lines += [
-        "",
-        "### Last runs",
-        "",
-        "| run | started | status | requests | retries | 429s | rows written | errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+def changes_line(counts: dict[str, dict[str, int]]) -> list[str]:
+    return [
+        f"{table}: +{c.get('inserted', 0)} new, {c.get('updated', 0)} updated, {c.get('deleted', 0)} deleted"
+        + (f", {c['restored']} restored" if c.get("restored") else "")
+        for table, c in sorted(counts.items())
     ]
-    for run in summary["runs"]:
-        lines.append(
-            f"| #{run['id']} | {run['started_at']} | {run['status']} | {run['requests']:,} | "
-            f"{run['retries']:,} | {run['rate_limited']:,} | {run['rows_written']:,} | "
-            f"{len(run.get('errors') or [])} |"
-        )
-    return "\n".join(lines)
+
+
+class Text:
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.s = summary
+
+    def render(self) -> str:
+        s = self.s
+        out = [f"Store: {s['database']}"]
+        for table, n in s["tables"].items():
+            out.append(f"  {table:<28} {n['rows']:>10,}" + (f" ({n['deleted']:,} deleted)" if n["deleted"] else ""))
+        out.append("Spaces:")
+        out += [
+            f"  {sp['key']:<10} {sp['pages']:>6} pages {sp['blogposts']:>5} posts {sp['comments']:>6} comments "
+            f"{sp['attachments']:>5} attachments ({human_bytes(sp['attachment_bytes'])})"
+            for sp in s["spaces"]
+        ]
+        out.append("Projects:")
+        out += [
+            f"  {p['key']:<10} {p['issues']:>6} issues {p['comments']:>6} comments {p['attachments']:>5} attachments; "
+            + ", ".join(f"{k} {v}" for k, v in p["by_status"].items())
+            for p in s["projects"]
+        ]
+        last = s["last_run"]
+        if last:
+            out.append(f"Last run #{last['run']} ({last['status']}) changed:")
+            out += ["  " + line for line in changes_line(last["counts"])] or ["  nothing"]
+            out += [f"  edited page {p['space_key']}: {p['title']}" for p in last["edited_pages"]]
+            out += [f"  edited issue {i['key']}: {i['summary']}" for i in last["edited_issues"]]
+            out += [f"  gone {g['kind']} {g['place']}: {g['name']}" for g in last["deleted"]]
+        out.append("Last runs:")
+        for run in s["runs"]:
+            out.append(
+                f"  #{run['id']} {run['started_at']} {run['status']:<8} {run['seconds'] or 0:>7.1f} s "
+                f"{run['requests']:,} requests, {run['retries']:,} retries, {run['rate_limited']:,} x 429, "
+                f"{run['rows_written']:,} rows, {human_bytes(run['bytes_downloaded'])} downloaded"
+            )
+            out += [f"      error in {e['stream']}: {e['message']}" for e in run.get("errors") or []]
+        out.append("Largest attachments:")
+        out += [
+            f"  {human_bytes(a['bytes']):>10}  {a['product']} {a['place']}: {a['name']}"
+            for a in s["largest_attachments"]
+        ]
+        out.append(f"Pages not edited for a year: {s['stale_pages']['count']:,}")
+        return "\n".join(out)
+
+
+class Markdown:
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.s = summary
+
+    def render(self) -> str:
+        s = self.s
+        out = ["## Atlassian backup", ""]
+        last = s["last_run"]
+        if s["failed"]:
+            out += ["> [!WARNING]", "> Parts of the last run failed:"]
+            out += [f"> - **{e['stream']}**: {e['message']}" for e in s["failed"]]
+            out.append("")
+        if last:
+            out += [f"### What run #{last['run']} changed ({last['status']})", ""]
+            out += [f"- {line}" for line in changes_line(last["counts"])] or ["- nothing changed"]
+            out += [f"- edited page **{p['space_key']}**: {p['title']}" for p in last["edited_pages"]]
+            out += [f"- edited issue **{i['key']}**: {i['summary']} ({i['status']})" for i in last["edited_issues"]]
+            out += [f"- gone {g['kind']} **{g['place']}**: {g['name']}" for g in last["deleted"]]
+            out.append("")
+        out += [
+            "### Runs",
+            "",
+            "| run | started | status | seconds | requests | retries | 429s | rows | downloaded | errors |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| #{r['id']} | {r['started_at']} | {r['status']} | {r['seconds'] or 0:.1f} | {r['requests']:,} | "
+            f"{r['retries']:,} | {r['rate_limited']:,} | {r['rows_written']:,} | {human_bytes(r['bytes_downloaded'])} "
+            f"| {len(r.get('errors') or [])} |"
+            for r in s["runs"]
+        ]
+        out += [
+            "",
+            "### Spaces",
+            "",
+            "| space | pages | blog posts | comments | attachments | bytes |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| {sp['key']} | {sp['pages']:,} | {sp['blogposts']:,} | {sp['comments']:,} | {sp['attachments']:,} | "
+            f"{human_bytes(sp['attachment_bytes'])} |"
+            for sp in s["spaces"]
+        ]
+        out += [
+            "",
+            "### Projects",
+            "",
+            "| project | issues | comments | attachments | by status | by type |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+        out += [
+            f"| {p['key']} | {p['issues']:,} | {p['comments']:,} | {p['attachments']:,} | "
+            + ", ".join(f"{k} {v}" for k, v in p["by_status"].items())
+            + " | "
+            + ", ".join(f"{k} {v}" for k, v in p["by_type"].items())
+            + " |"
+            for p in s["projects"]
+        ]
+        out += ["", "### Largest attachments", "", "| size | where | file |", "|---:|---|---|"]
+        out += [
+            f"| {human_bytes(a['bytes'])} | {a['product']} {a['place']} | {a['name']} |"
+            for a in s["largest_attachments"]
+        ]
+        out += ["", f"Pages not edited for a year: **{s['stale_pages']['count']:,}**", ""]
+        out += ["<details><summary>Rows per table</summary>", "", "| table | rows | deleted |", "|---|---:|---:|"]
+        out += [f"| {t} | {n['rows']:,} | {n['deleted']:,} |" for t, n in s["tables"].items()]
+        out += ["", "</details>"]
+        return "\n".join(out)

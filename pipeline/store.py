@@ -368,9 +368,8 @@ class Store:
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT({conflict}) DO {action}"
         )
-        before = self.conn.total_changes
-        self.conn.executemany(sql, [tuple(row.get(c) for c in cols) for row in batch.rows])
-        changed = self.conn.total_changes - before
+        # rowcount, unlike total_changes, leaves out what the search triggers write
+        changed = self.conn.executemany(sql, [tuple(row.get(c) for c in cols) for row in batch.rows]).rowcount
         inserted = len(set(ids) - existing) if keyed else changed
         self.counts.inserted[table] += inserted
         self.counts.updated[table] += max(0, changed - inserted - len(restored))
