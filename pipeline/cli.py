@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .config import load_settings
 from .errors import PipelineError
-from .progress import MODES, Progress
+from .progress import LOG_FORMATS, MODES, Progress, json_line
 from .report import FORMATS, render, summarize
 from .runner import SyncResult, sync
 from .simulator.dataset import SCALES
@@ -67,8 +67,22 @@ def main() -> None:
 @click.option("--full", is_flag=True, default=None, help="Ignore saved state and list everything again.")
 @click.option("--concurrency", type=int, help="Most requests at once per endpoint family [8].")
 @click.option("--progress", "progress_mode", type=click.Choice(MODES), default="auto", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress, only errors and the final line.")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="json: one JSON object a line (progress, errors, the result), for log shippers.",
+)
 def sync_command(
-    config_path: Path | None, no_attachments: bool | None, only: str | None, progress_mode: str, **flags: Any
+    config_path: Path | None,
+    no_attachments: bool | None,
+    only: str | None,
+    progress_mode: str,
+    quiet: bool,
+    log_format: str,
+    **flags: Any,
 ) -> None:
     """Copy the site into the database (incremental after the first run)."""
     flags["attachments"] = False if no_attachments else None
@@ -77,13 +91,27 @@ def sync_command(
         settings = load_settings(flags, config_path)
     except PipelineError as error:
         fail(str(error))
-    result = run_async(sync(settings, progress=Progress(progress_mode)))
-    report_result(result)
+    progress = Progress("quiet" if quiet else progress_mode, log_format=log_format)
+    result = run_async(sync(settings, progress=progress))
+    report_result(result, log_format)
     sys.exit(result.exit_code)
 
 
-def report_result(result: SyncResult) -> None:
+def report_result(result: SyncResult, log_format: str = "text") -> None:
     stats = result.stats
+    if log_format == "json":
+        click.echo(
+            json_line(
+                "result",
+                run=result.run_id,
+                status=result.status,
+                exit_code=result.exit_code,
+                stats=stats,
+                counts=result.counts,
+                errors=[e.__dict__ for e in result.errors],
+            )
+        )
+        return
     rows = sum(c["inserted"] + c["updated"] for c in result.counts.values())
     click.echo(
         f"sync run #{result.run_id}: {result.status}; {stats.get('requests', 0):,} requests "

@@ -46,6 +46,7 @@ TRANSIENT = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.
 @dataclass
 class RequestStats:
     requests: int = 0
+    succeeded: int = 0
     retries: int = 0
     rate_limited: int = 0
     downloads: int = 0
@@ -166,7 +167,9 @@ class GatewayClient:
                 self.limiter.near_limit(family)
             else:
                 self.limiter.succeeded(family)
-            return ApiResponse(url, status, dict(response.headers), self._parse(url, response, raw))
+            answer = ApiResponse(url, status, dict(response.headers), self._parse(url, response, raw))
+            self.stats.succeeded += 1  # counted once the body is the JSON it should be
+            return answer
         if status == 429 or (status == 503 and "Retry-After" in response.headers) or is_retryable(status):
             hint = parse_retry_after(response.headers.get("Retry-After"))
             if status == 429 or hint is not None:

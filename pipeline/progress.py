@@ -1,25 +1,45 @@
-"""Progress for people: a live table on a terminal, a plain line every few seconds elsewhere (CI logs)."""
+"""Progress and messages for people and for log shippers.
+
+- on a terminal: a live table (rich);
+- elsewhere (cron, CI): a plain line every few seconds;
+- `--log-format json`: one JSON object a line, for log shippers;
+- under GitHub Actions: the progress lines folded in a `::group::`, each failed part an `::error::`
+  annotation on the run's summary page;
+- `--quiet`: no progress at all, only errors.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
-from typing import TextIO
+from typing import Any, TextIO
 
 import anyio
+import orjson
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 MODES = ("auto", "rich", "plain", "quiet")
+LOG_FORMATS = ("text", "json")
 
 
 class Progress:
-    def __init__(self, mode: str = "auto", out: TextIO | None = None, interval_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        mode: str = "auto",
+        out: TextIO | None = None,
+        interval_s: float = 10.0,
+        log_format: str = "text",
+        github: bool | None = None,
+    ) -> None:
         self.out = out or sys.stderr
+        self.log_format = log_format
+        self.github = os.environ.get("GITHUB_ACTIONS") == "true" if github is None else github
         if mode == "auto":
-            mode = "rich" if self.out.isatty() else "plain"
+            mode = "rich" if self.out.isatty() and log_format == "text" else "plain"
         self.mode = mode
         self.interval_s = interval_s
         self.counts: Counter = Counter()
@@ -32,10 +52,19 @@ class Progress:
 
     def note(self, message: str) -> None:
         if self.mode != "quiet":
-            self._print(message)
+            self._say("note", message, message=message)
 
     def error(self, stream: str, message: str) -> None:
-        self._print(f"error in {stream}: {message}")
+        if self.github and self.log_format == "text":
+            self._print(f"::error title={escape_property('atlassian-to-sqlite: ' + stream)}::{escape_data(message)}")
+        else:
+            self._say("error", f"error in {stream}: {message}", stream=stream, message=message)
+
+    def _say(self, event: str, text: str, **fields: Any) -> None:
+        if self.log_format == "json":
+            self._print(json_line(event, **fields))
+        else:
+            self._print(text)
 
     def _print(self, line: str) -> None:
         if self._live is not None:
@@ -43,14 +72,31 @@ class Progress:
         else:
             print(line, file=self.out, flush=True)
 
+    def stats(self) -> dict[str, Any]:
+        return self.stats_source() if self.stats_source else {}
+
     def summary_line(self) -> str:
         elapsed = time.monotonic() - self.started
+        stats = self.stats()
         parts = [
             f"{name.replace('confluence_', 'c.').replace('jira_', 'j.')} {n}" for name, n in sorted(self.counts.items())
         ]
-        stats = self.stats_source() if self.stats_source else {}
         requests = f"{stats.get('requests', 0)} requests, {stats.get('rate_limited', 0)} x 429"
         return f"[{elapsed:5.0f}s] {requests}; " + (", ".join(parts) or "starting")
+
+    def _tick(self) -> None:
+        if self.log_format == "json":
+            stats = self.stats()
+            self._print(
+                json_line(
+                    "progress",
+                    elapsed_s=round(time.monotonic() - self.started, 1),
+                    rows=dict(self.counts),
+                    **{k: stats.get(k, 0) for k in ("requests", "retries", "rate_limited", "downloads")},
+                )
+            )
+        else:
+            self._print(self.summary_line())
 
     def _table(self) -> Table:
         table = Table(title="atlassian-to-sqlite sync", title_justify="left", expand=False)
@@ -58,7 +104,7 @@ class Progress:
         table.add_column("rows", justify="right")
         for name, n in sorted(self.counts.items()):
             table.add_row(name, f"{n:,}")
-        stats = self.stats_source() if self.stats_source else {}
+        stats = self.stats()
         for key in ("requests", "retries", "rate_limited", "downloads", "bytes_downloaded"):
             table.add_row(f"[dim]{key}[/dim]", f"{stats.get(key, 0):,}")
         return table
@@ -76,6 +122,27 @@ class Progress:
                         await anyio.sleep(0.25)
                 finally:
                     self._live = None
-        while True:
-            await anyio.sleep(self.interval_s)
-            self._print(self.summary_line())
+        grouped = self.github and self.log_format == "text"
+        if grouped:
+            self._print("::group::sync progress")
+        try:
+            while True:
+                await anyio.sleep(self.interval_s)
+                self._tick()
+        finally:
+            if grouped:
+                self._print("::endgroup::")
+
+
+def json_line(event: str, **fields: Any) -> str:
+    return orjson.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}).decode()
+
+
+def escape_data(text: str) -> str:
+    """A workflow command's message: %, CR and LF escaped, as GitHub's runner expects."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A workflow command's property (e.g. title=): also : and , escaped."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")

@@ -97,7 +97,8 @@ async def _run(
         progress.stats_source = lambda: asdict(client.stats)
         try:
             errors = await _pipeline(settings, client, store, blobs, progress, run_id)
-            status = "partial" if errors else "ok"
+            nothing = errors and client.stats.succeeded == 0  # every request refused: nothing was synced
+            status = "failed" if nothing else ("partial" if errors else "ok")
         except PipelineError as error:
             errors = [StreamError("sync", str(error))]
             raise

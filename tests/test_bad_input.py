@@ -43,7 +43,7 @@ async def test_a_site_without_tenant_info(sim, tmp_path):
 
 async def test_the_site_url_given_as_gateway_gets_an_html_page_which_is_never_stored(sim, tmp_path):
     result = await run_sync(sim, tmp_path, gateway=sim.site_url)
-    assert result.status == "partial"
+    assert result.status == "failed" and result.exit_code == 1, "nothing was synced"
     messages = " ".join(e.message for e in result.errors)
     assert "HTML page" in messages and "--gateway" in messages and "api.atlassian.com" in messages
     conn = sqlite3.connect(tmp_path / "atlassian.db")
@@ -54,13 +54,13 @@ async def test_the_site_url_given_as_gateway_gets_an_html_page_which_is_never_st
 async def test_a_classic_token_through_the_gateway_is_explained(sim, tmp_path):
     classic = sim.tokens.add_token(kind="classic")
     result = await run_sync(sim, tmp_path, environ={"ATLASSIAN_TOKEN": classic}, products=("jira",))
-    assert result.status == "partial"
+    assert result.status == "failed" and result.exit_code == 1, "nothing was synced"
     assert any("classic (unscoped) API token" in e.message for e in result.errors)
 
 
 async def test_an_unknown_token_says_which_variables_to_check(sim, tmp_path):
     result = await run_sync(sim, tmp_path, environ={"ATLASSIAN_TOKEN": "wrong"}, products=("confluence",))
-    assert result.status == "partial"
+    assert result.status == "failed" and result.exit_code == 1, "nothing was synced"
     assert any("ATLASSIAN_TOKEN" in e.message and "scoped" in e.message for e in result.errors)
 
 

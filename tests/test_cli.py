@@ -12,6 +12,7 @@ import urllib.request
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.scopes import ALL_READ_SCOPES
 
 CONTRACT_TABLES = [
     "confluence_spaces",
@@ -60,10 +61,40 @@ def test_sync_exits_0_when_everything_was_synced(threaded_sim, tmp_path):
 def test_sync_exits_2_and_names_what_failed_when_partly_synced(threaded_sim, tmp_path):
     from pipeline.scopes import ALL_READ_SCOPES
 
+    token = threaded_sim.tokens.add_token(scopes=ALL_READ_SCOPES - {"read:comment:confluence"})
+    result = invoke(sync_args(threaded_sim, tmp_path, "--only", "confluence"), {"ATLASSIAN_TOKEN": token})
+    assert result.exit_code == 2
+    assert "partial" in result.stdout and "failed: confluence footer comments" in result.stderr
+    assert "read:comment:confluence" in result.stderr
+
+
+def test_sync_exits_1_when_nothing_was_synced(threaded_sim, tmp_path):
     token = threaded_sim.tokens.add_token(scopes={s for s in ALL_READ_SCOPES if s.endswith(":confluence")})
     result = invoke(sync_args(threaded_sim, tmp_path, "--only", "jira"), {"ATLASSIAN_TOKEN": token})
-    assert result.exit_code == 2
-    assert "partial" in result.stdout and "failed: jira" in result.stderr and "read:jira-work" in result.stderr
+    assert result.exit_code == 1 and "failed" in result.stdout and "read:jira-work" in result.stderr
+
+
+def test_quiet_prints_only_the_result(threaded_sim, tmp_path):
+    result = invoke(
+        sync_args(threaded_sim, tmp_path, "--quiet", "--progress", "plain"), {"ATLASSIAN_TOKEN": threaded_sim.token}
+    )
+    assert result.exit_code == 0 and result.stderr == "" and result.stdout.count("\n") == 1
+
+
+def test_json_log_format_is_one_object_a_line(threaded_sim, tmp_path):
+    token = threaded_sim.tokens.add_token(scopes=ALL_READ_SCOPES - {"read:label:confluence"})
+    result = invoke(sync_args(threaded_sim, tmp_path, "--log-format", "json"), {"ATLASSIAN_TOKEN": token})
+    events = [json.loads(line) for line in (result.stderr + result.stdout).splitlines()]
+    assert {e["event"] for e in events} == {"error", "result"}
+    final = events[-1]
+    assert final["status"] == "partial" and final["exit_code"] == 2 and final["counts"]["jira_issues"]["inserted"] > 0
+    assert [e["stream"] for e in events if e["event"] == "error"] == ["confluence labels"]
+
+
+def test_github_actions_gets_annotations(threaded_sim, tmp_path):
+    token = threaded_sim.tokens.add_token(scopes=ALL_READ_SCOPES - {"read:label:confluence"})
+    result = invoke(sync_args(threaded_sim, tmp_path), {"ATLASSIAN_TOKEN": token, "GITHUB_ACTIONS": "true"})
+    assert "::error title=atlassian-to-sqlite%3A confluence labels::the token lacks a scope" in result.stderr
 
 
 def test_sync_exits_1_with_a_short_message_for_bad_settings(threaded_sim, tmp_path):
