@@ -37,8 +37,9 @@ class FamilyGate:
 
 
 class AdaptiveLimiter:
-    def __init__(self, ceiling: int) -> None:
+    def __init__(self, ceiling: int, clock=time.monotonic, sleep=anyio.sleep) -> None:
         self.ceiling = ceiling
+        self.clock, self.sleep = clock, sleep  # injectable, so tests need no real waiting
         self.gates: dict[str, FamilyGate] = {}
         self.paused_until = 0.0  # a quota pause holds every family
         self.quota_pauses = 0
@@ -59,9 +60,9 @@ class AdaptiveLimiter:
 
     async def _acquire(self, gate: FamilyGate) -> None:
         while True:
-            wait = max(gate.resume_at, self.paused_until) - time.monotonic()
+            wait = max(gate.resume_at, self.paused_until) - self.clock()
             if wait > 0:
-                await anyio.sleep(wait)
+                await self.sleep(wait)
                 continue
             if gate.in_flight < max(1, int(gate.limit)):
                 gate.in_flight += 1
@@ -81,7 +82,7 @@ class AdaptiveLimiter:
         """A 429 (or a 503 with Retry-After): slow this family, or everything for a quota."""
         gate = self.gate(family)
         gate.throttled += 1
-        now = time.monotonic()
+        now = self.clock()
         if quota:
             self.quota_pauses += 1
             self.paused_until = max(self.paused_until, now + wait_s)

@@ -281,7 +281,11 @@ class JiraApi:
         return query
 
     def _matching(self, query: jql.Query) -> list[Record]:
-        cores = (self.content.issue_core(i) for i in self.content.all_issue_ids())
+        if query.projects is not None:  # an index on project, as Jira has
+            ids = [i for p in self.content.project_ids() if p in query.projects for i in self.content.issue_ids(p)]
+        else:
+            ids = self.content.all_issue_ids()
+        cores = (self.content.issue_core(i) for i in ids)
         found = [c for c in cores if c is not None and query.matches(c)]
         return sorted(found, key=jql.sort_key(query.order))
 

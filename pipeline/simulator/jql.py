@@ -35,6 +35,7 @@ class Query:
     matches: Callable[[Issue], bool]
     order: list[tuple[str, bool]]  # (field, descending)
     bounded: bool
+    projects: set[str] | None = None  # when every match must be in these projects: only they need scanning
 
 
 class Parser:
@@ -44,6 +45,8 @@ class Parser:
         self.zone = ZoneInfo(zone)
         self.now = now
         self.project_keys = project_keys  # key -> id
+        self.projects: set[str] | None = None
+        self.alternatives = False
 
     @staticmethod
     def _tokenize(text: str) -> list[str]:
@@ -96,11 +99,12 @@ class Parser:
                 self.take()
         if self.peek() is not None:
             raise JqlError(f"Error in the JQL Query: Expecting either 'OR' or 'AND' but got '{self.take()}'.")
-        return Query(matches, order, bounded)
+        return Query(matches, order, bounded, None if self.alternatives else self.projects)
 
     def parse_or(self) -> Callable[[Issue], bool]:
         parts = [self.parse_and()]
         while self.peek() == "OR":
+            self.alternatives = True
             self.take()
             parts.append(self.parse_and())
         return parts[0] if len(parts) == 1 else lambda issue: any(p(issue) for p in parts)
@@ -128,12 +132,19 @@ class Parser:
             op = "NOT IN"
         if op in ("IN", "NOT IN"):
             values = self.parse_list(name)
+            if name == "project" and op == "IN":
+                self.narrow({str(v) for v in values})
             inside = lambda issue: self.value_of(name, issue) in values  # noqa: E731
             return inside if op == "IN" else lambda issue: not inside(issue)
         if op not in ("=", "!=", ">", ">=", "<", "<="):
             raise JqlError(f"Error in the JQL Query: unsupported operator '{op}'.")
         value = self.convert(name, self.take())
+        if name == "project" and op == "=":
+            self.narrow({str(value)})
         return compare(op, lambda issue: self.value_of(name, issue), value)
+
+    def narrow(self, projects: set[str]) -> None:
+        self.projects = projects if self.projects is None else self.projects & projects
 
     def parse_list(self, name: str) -> set:
         if self.take() != "(":
