@@ -38,6 +38,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def sync_cli_args(sim: Simulator, tmp_path: Path, *more: str) -> list[str]:
+    """`sync` arguments for the command line against a simulator, into tmp_path."""
+    return [
+        "sync",
+        "--site",
+        sim.site_url,
+        "--gateway",
+        sim.gateway_url,
+        "--db",
+        str(tmp_path / "atlassian.db"),
+        "--attachments-dir",
+        str(tmp_path / "blobs"),
+        "--progress",
+        "quiet",
+        *more,
+    ]
+
+
 def change_a_share(sim: Simulator, share: float, seed: int = 0) -> dict[str, int]:
     """Change about `share` of every kind of item, the way people do: edits, additions, deletions."""
     import random

@@ -10,6 +10,7 @@ import sys
 import urllib.request
 
 from click.testing import CliRunner
+from helpers import sync_cli_args
 
 from pipeline.cli import main
 from pipeline.scopes import ALL_READ_SCOPES
@@ -35,20 +36,7 @@ def invoke(args, env=None):
 
 
 def sync_args(sim, tmp_path, *more):
-    return [
-        "sync",
-        "--site",
-        sim.site_url,
-        "--gateway",
-        sim.gateway_url,
-        "--db",
-        str(tmp_path / "a.db"),
-        "--attachments-dir",
-        str(tmp_path / "blobs"),
-        "--progress",
-        "quiet",
-        *more,
-    ]
+    return sync_cli_args(sim, tmp_path, *more)
 
 
 def test_sync_exits_0_when_everything_was_synced(threaded_sim, tmp_path):
@@ -114,7 +102,7 @@ def test_cloud_id_prints_the_sites_cloud_id(threaded_sim):
 
 def test_report_in_three_formats(threaded_sim, tmp_path):
     invoke(sync_args(threaded_sim, tmp_path), {"ATLASSIAN_TOKEN": threaded_sim.token})
-    db = str(tmp_path / "a.db")
+    db = str(tmp_path / "atlassian.db")
     text = invoke(["report", "--db", db]).stdout
     assert "jira_issues" in text and "#1" in text
     markdown = invoke(["report", "--db", db, "--format", "markdown"]).stdout

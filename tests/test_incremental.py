@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from expected import blob_files, differences, expected, stored
-from helpers import change_a_share, run_sync, settings_for
+from helpers import change_a_share, run_sync, settings_for, sync_cli_args
 
 from pipeline.errors import ConfigError
 from pipeline.progress import Progress
@@ -145,24 +145,7 @@ async def test_two_syncs_at_once_on_one_database_the_second_refuses(sim, tmp_pat
 # -- SIGKILL at many points ------------------------------------------------------------------------------
 def run_cli_sync(sim, tmp_path, kill_at: int | None) -> int:
     """Run `atlassian-to-sqlite sync` in a child process; SIGKILL it when the gateway sees request `kill_at`."""
-    args = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "sync",
-        "--site",
-        sim.site_url,
-        "--gateway",
-        sim.gateway_url,
-        "--db",
-        str(tmp_path / "atlassian.db"),
-        "--attachments-dir",
-        str(tmp_path / "blobs"),
-        "--progress",
-        "quiet",
-        "--concurrency",
-        "4",
-    ]
+    args = [sys.executable, "-m", "pipeline", *sync_cli_args(sim, tmp_path, "--concurrency", "4")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")} | {"ATLASSIAN_TOKEN": sim.token}
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start = sim.gateway_requests
