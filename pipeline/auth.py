@@ -78,7 +78,6 @@ class Authenticator:
         self._access: Secret | None = None
         self._renew_at = 0.0
         self._lock = anyio.Lock()
-        self.renewals = 0
 
     async def header(self, session: aiohttp.ClientSession) -> str:
         creds = self.credentials
@@ -94,6 +93,10 @@ class Authenticator:
     @property
     def renewable(self) -> bool:
         return self.credentials.kind == "oauth"
+
+    async def refresh(self, session: aiohttp.ClientSession) -> None:
+        """The gateway refused the current access token: fetch another (once, however many ask)."""
+        await self.renew(session, stale=self._access)
 
     async def renew(self, session: aiohttp.ClientSession, stale: Secret | None = None) -> None:
         """Fetch a new access token, once however many requests ask at the same moment."""
@@ -121,4 +124,3 @@ class Authenticator:
             lifetime = float(data.get("expires_in", 3600))
             self._access = Secret(str(data["access_token"]))
             self._renew_at = time.monotonic() + lifetime - min(RENEW_MARGIN_S, lifetime * 0.2)
-            self.renewals += 1

@@ -61,7 +61,6 @@ class SyncContext:
     progress: Progress
     run_id: int = 0  # also the id of every sweep this run starts
     errors: list[StreamError] = field(default_factory=list)
-    selected_containers: set[str] | None = None  # with --spaces: the pages and blog posts in scope
     notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -129,7 +129,7 @@ class GatewayClient:
             if isinstance(outcome, Renew):
                 if renewed:
                     raise self._unauthorized(product, url)
-                await self.auth.renew(self.session, stale=self.auth._access)
+                await self.auth.refresh(self.session)
                 renewed = True
                 continue
             if attempt == self.settings.max_retries:
@@ -297,6 +297,9 @@ class GatewayClient:
                     raw = await response.read()
                     if origin(url) == self.gateway_origin:
                         judged = self._judge(product, "GET", url, family, response, raw)
+                        if isinstance(judged, Renew):
+                            await self.auth.refresh(self.session)
+                            return Retry(None, "access token renewed")
                         return judged if isinstance(judged, Retry) else Retry(None, "unexpected answer")
                     return Retry(None, f"media host answered {response.status}")  # an expired URL: start over
                 async for chunk in response.content.iter_chunked(CHUNK):

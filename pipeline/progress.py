@@ -50,10 +50,6 @@ class Progress:
     def advance(self, name: str, n: int = 1) -> None:
         self.counts[name] += n
 
-    def note(self, message: str) -> None:
-        if self.mode != "quiet":
-            self._say("note", message, message=message)
-
     def error(self, stream: str, message: str) -> None:
         if self.github and self.log_format == "text":
             self._print(f"::error title={escape_property('atlassian-to-sqlite: ' + stream)}::{escape_data(message)}")

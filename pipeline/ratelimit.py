@@ -99,6 +99,3 @@ class AdaptiveLimiter:
         if gate.limit < gate.ceiling:
             gate.limit = min(float(gate.ceiling), gate.limit + 1 / gate.limit)
             gate._wake()
-
-    def snapshot(self) -> dict[str, dict[str, float]]:
-        return {name: {"limit": round(g.limit, 2), "throttled": g.throttled} for name, g in self.gates.items()}

@@ -425,10 +425,6 @@ class Store:
         row = self.conn.execute("SELECT value FROM sync_state WHERE stream = ?", (stream,)).fetchone()
         return row[0] if row else None
 
-    def scalar(self, sql: str, params: tuple = ()) -> Any:
-        row = self.conn.execute(sql, params).fetchone()
-        return row[0] if row else None
-
     # -- runs -----------------------------------------------------------------------------------
     def start_run(self, options: dict[str, Any]) -> int:
         self.conn.execute("BEGIN IMMEDIATE")
