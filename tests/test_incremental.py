@@ -199,3 +199,17 @@ def test_mutations_made_in_local_time_are_compared_in_utc():
     sim.overlay.clock = lambda: datetime(2026, 3, 1, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()
     edited = sim.jira_changes.edit_issue("APOL-1")
     assert edited["_updated"] == datetime(2026, 3, 1, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+
+
+async def test_a_saved_cursor_the_server_refuses_restarts_that_listing(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=9)) as sim:
+        await run_sync(sim, tmp_path)
+        conn = sqlite3.connect(tmp_path / "atlassian.db")
+        stale = '{"sweep": 1, "next": "/wiki/api/v2/attachments?cursor=not-a-cursor&limit=250"}'
+        conn.execute("INSERT INTO sync_state(stream, value) VALUES ('confluence:attachments', ?)", (stale,))
+        conn.commit()
+        sim.confluence_changes.delete_attachment(sim.confluence.all_attachments()[0]["id"])
+        result = await run_sync(sim, tmp_path)
+        assert result.status == "ok", result.errors
+        assert result.counts["confluence_attachments"]["deleted"] == 1
+        assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}

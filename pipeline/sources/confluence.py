@@ -15,6 +15,7 @@ resumes where it stopped, in the same sweep.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,8 @@ import anyio
 import orjson
 
 from ..context import Chain, DownloadJob, SyncContext
-from ..paginate import cursor_pages
+from ..errors import ApiError
+from ..paginate import Page, cursor_pages, items_of, next_link
 from ..store import Batch, Sweep, dumps
 from ..text import from_storage
 
@@ -216,6 +218,27 @@ async def sync_spaces(ctx: SyncContext) -> list[Row]:
     return spaces
 
 
+async def chain_pages(ctx: SyncContext, chain: Chain, path: str, params: Row) -> AsyncIterator[Page]:
+    """The pages of a listing chain, from its saved cursor when a killed run left one. A cursor the
+    server no longer accepts (it may be days old) restarts the listing from the top, in a new sweep."""
+    if chain.resume:
+        try:
+            response = await ctx.client.get("confluence", chain.resume)
+        except ApiError as error:
+            if error.status not in (400, 404, 410):
+                raise
+            chain.resume, chain.sweep = None, ctx.run_id
+        else:
+            page = Page(items_of(response, "results"), next_link(response))
+            yield page
+            if page.next:
+                async for more in cursor_pages(ctx.client, "confluence", page.next):
+                    yield more
+            return
+    async for page in cursor_pages(ctx.client, "confluence", path, params):
+        yield page
+
+
 # -- pages and blog posts -----------------------------------------------------------------------------
 def site_wide(ctx: SyncContext, kind: str) -> bool:
     """Once a site is known, one metadata listing of the whole site costs fewer requests than one per
@@ -236,7 +259,7 @@ async def sync_all_contents(ctx: SyncContext, kind: str, spaces: list[Row]) -> N
     table = TABLES[kind]
     chain = ctx.chain(f"confluence:{kind}s")
     changed = ChangedContent(ctx, kind, chain, "versions")
-    async for page in cursor_pages(ctx.client, "confluence", chain.resume or f"{V2}/{kind}s", {"limit": LIMIT}):
+    async for page in chain_pages(ctx, chain, f"{V2}/{kind}s", {"limit": LIMIT}):
         await changed.compare(page.items, page.next)
     await changed.flush(None)
     stale = {f"confluence:{kind}s:{space['id']}": None for space in spaces}  # per-space cursors of an old sweep
@@ -251,9 +274,7 @@ async def sync_contents(ctx: SyncContext, space: Row, kind: str) -> None:
     mode = "bodies" if with_bodies else "versions"
     params = {"limit": LIMIT, **({"body-format": "storage"} if with_bodies else {})}
     changed = ChangedContent(ctx, kind, chain, mode)
-    async for page in cursor_pages(
-        ctx.client, "confluence", chain.resume or f"{V2}/spaces/{space['id']}/{kind}s", params
-    ):
+    async for page in chain_pages(ctx, chain, f"{V2}/spaces/{space['id']}/{kind}s", params):
         if with_bodies:
             rows = seen([content_row(item, kind) for item in page.items], chain.sweep)
             await ctx.emit(Batch(table, rows, state=chain.checkpoint(page.next, mode=mode), sweep=chain.sweep))
@@ -318,7 +339,7 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
     with_bodies = mark is None
     params = {"limit": LIMIT, **({"body-format": "storage"} if with_bodies else {})}
     newest = max(filter(None, [newest, mark]), default=None)
-    async for page in cursor_pages(ctx.client, "confluence", chain.resume or f"{V2}/{kind}-comments", params):
+    async for page in chain_pages(ctx, chain, f"{V2}/{kind}-comments", params):
         rows = scoped(ctx, [comment_row(item, kind) for item in page.items])
         newest = max([newest or "", *(r["updated_at"] or "" for r in rows)]) or None
         if with_bodies:
@@ -375,7 +396,7 @@ async def touch_or_fetch_comments(
 # -- attachments --------------------------------------------------------------------------------------
 async def sync_attachments(ctx: SyncContext) -> None:
     chain = ctx.chain("confluence:attachments")
-    async for page in cursor_pages(ctx.client, "confluence", chain.resume or f"{V2}/attachments", {"limit": LIMIT}):
+    async for page in chain_pages(ctx, chain, f"{V2}/attachments", {"limit": LIMIT}):
         rows = scoped(ctx, [attachment_row(item) for item in page.items])
         await ctx.emit(
             Batch(
