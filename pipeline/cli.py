@@ -184,6 +184,8 @@ def sim_options(function):
         click.option("--burst", type=int, default=0, help="Token bucket size (0: twice the rate)."),
         click.option("--faults", type=float, default=0.0, help="Share of requests answered by a fault (0-1)."),
         click.option("--token-lifetime", type=float, default=3600.0, show_default=True, help="OAuth token seconds."),
+        click.option("--quota", type=int, default=0, help="Requests per hour for the tenant (0: no quota)."),
+        click.option("--slow-downloads", type=float, default=0.0, help="Media host bytes per second (0: full speed)."),
         click.option("--time-zone", default="America/Los_Angeles", show_default=True, help="The account's zone."),
     ]
     for option in reversed(options):
@@ -202,6 +204,8 @@ def sim_config(options: dict[str, Any]) -> SimConfig:
         faults=options["faults"],
         token_lifetime_s=options["token_lifetime"],
         time_zone=options["time_zone"],
+        quota=options["quota"],
+        slow_download_bytes_per_s=options["slow_downloads"],
     )
 
 
