@@ -54,7 +54,7 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
     out["confluence_comments"] = {
         (r["id"], r["_container"], r["parentCommentId"], r["_kind"], r["version"]["number"], r["_body"])
         for kind in ("footer", "inline")
-        for r in c.all_comments(kind)
+        for r in (c.comment(entry["id"]) for entry in c.all_comments(kind))
     }
     out["confluence_attachments"] = {
         (

@@ -115,6 +115,9 @@ class ConfluenceApi:
         ids = set(multi(request, "id"))
         spaces = set(multi(request, "space-id"))
         title = request.query.get("title")
+        sort = request.query.get("sort")
+        if not space_id and not ids and title is None and sort in (None, "id"):
+            return self._site_wide_by_id(request, kind, statuses, spaces)
         source = self.content.contents(kind, space_id) if space_id else self._site_wide(kind, ids)
         records = [
             r
@@ -126,6 +129,17 @@ class ConfluenceApi:
         ]
         records = sort_records(records, request.query.get("sort"), PAGE_SORTS)
         return cursor_page(request, records, self.shape_content(request), self.site_url)
+
+    def _site_wide_by_id(self, request: web.Request, kind: str, statuses: set[str], spaces: set[str]) -> web.Response:
+        """The whole site in id order, judged by id and status alone: a large site is never built whole."""
+        entries = [
+            {"id": cid}
+            for cid in self.content.all_content_ids(kind)
+            if self.content.status(cid) in statuses and (not spaces or self.content.space_of(cid) in spaces)
+        ]
+        return cursor_page(
+            request, entries, self.shape_content(request), self.site_url, load=lambda e: self.content.content(e["id"])
+        )
 
     def _site_wide(self, kind: str, ids: set[str]):
         if ids:  # fetching named items must not walk the whole site
@@ -224,10 +238,11 @@ class ConfluenceApi:
             if r["status"] in LISTED_BY_DEFAULT and (not spaces or r["spaceId"] in spaces)
         ]
         records = sort_records(records, request.query.get("sort"), PAGE_SORTS)
-        return cursor_page(request, records, self.shape_content(request), self.site_url)
+        load = lambda r: self.content.content(r["id"])  # noqa: E731 - the index holds light entries
+        return cursor_page(request, records, self.shape_content(request), self.site_url, load=load)
 
     # -- attachments ------------------------------------------------------------------------------
-    def _attachment_filter(self, request: web.Request, records: list[Record]) -> web.Response:
+    def _attachment_filter(self, request: web.Request, records: list[Record], load=None) -> web.Response:
         statuses = self._statuses(request, default=("current",))
         media_type, filename = request.query.get("mediaType"), request.query.get("filename")
         records = [
@@ -238,10 +253,11 @@ class ConfluenceApi:
             and (not filename or r["title"] == filename)
         ]
         records = sort_records(records, request.query.get("sort"), DATED_SORTS)
-        return cursor_page(request, records, self.shape_attachment, self.site_url, default_limit=50)
+        return cursor_page(request, records, self.shape_attachment, self.site_url, default_limit=50, load=load)
 
     async def attachments(self, request: web.Request) -> web.Response:
-        return self._attachment_filter(request, self.content.all_attachments())
+        load = lambda r: self.content.attachment(r["id"])  # noqa: E731 - the site-wide index holds light entries
+        return self._attachment_filter(request, self.content.all_attachments(), load)
 
     async def container_attachments(self, request: web.Request) -> web.Response:
         kind = "page" if "/pages/" in request.path else "blogpost"
@@ -271,15 +287,16 @@ class ConfluenceApi:
         )
 
     # -- comments -------------------------------------------------------------------------------
-    def _comments(self, request: web.Request, records: list[Record]) -> web.Response:
+    def _comments(self, request: web.Request, records: list[Record], load=None) -> web.Response:
         statuses = self._statuses(request, default=("current",))
         records = [r for r in records if r["status"] in statuses]
         records = sort_records(records, request.query.get("sort"), DATED_SORTS)
-        return cursor_page(request, records, self.shape_comment(request), self.site_url)
+        return cursor_page(request, records, self.shape_comment(request), self.site_url, load=load)
 
     async def all_comments(self, request: web.Request) -> web.Response:
         kind = "footer" if "/footer-comments" in request.path else "inline"
-        return self._comments(request, self.content.all_comments(kind))
+        load = lambda r: self.content.comment(r["id"])  # noqa: E731 - the site-wide index holds light entries
+        return self._comments(request, self.content.all_comments(kind), load)
 
     async def container_comments(self, request: web.Request) -> web.Response:
         kind = "footer" if request.path.endswith("/footer-comments") else "inline"

@@ -168,6 +168,10 @@ class ConfluenceContent:
     def visible_content_ids(self, kind: str) -> Iterator[str]:
         return (i for i in self.all_content_ids(kind) if self.status(i) in LISTED_BY_DEFAULT)
 
+    def space_of(self, content_id: str) -> str:
+        base = PAGE_BASE if self.kind_of(content_id) == "page" else BLOG_BASE
+        return str(SPACE_BASE + (int(content_id) - base) // CONTAINER_STRIDE)
+
     def kind_of(self, content_id: str) -> str:
         return "page" if PAGE_BASE <= int(content_id) < BLOG_BASE else "blogpost"
 
@@ -239,13 +243,13 @@ class ConfluenceContent:
                 yield record
 
     def all_comments(self, kind: str) -> list[Record]:
-        """Every live comment of one kind on visible content, in id order (cached)."""
+        """Every live comment of one kind on visible content, in id order, as light entries (cached)."""
 
         def build() -> list[Record]:
             found = []
             for content_kind in ("page", "blogpost"):
                 for container_id in self.visible_content_ids(content_kind):
-                    found.extend(c for c in self.comments(container_id) if c["_kind"] == kind)
+                    found.extend(light(c) for c in self.comments(container_id) if c["_kind"] == kind)
             return found
 
         return self.cache.get(("comments", kind), build)
@@ -300,7 +304,7 @@ class ConfluenceContent:
             found = []
             for content_kind in ("page", "blogpost"):
                 for container_id in self.visible_content_ids(content_kind):
-                    found.extend(self.attachments_of(container_id))
+                    found.extend(light(a) for a in self.attachments_of(container_id))
             return found
 
         return self.cache.get(("attachments",), build)
@@ -324,10 +328,32 @@ class ConfluenceContent:
             index: dict[str, list[Record]] = {}
             for record in self.contents(kind):
                 for lab in self.labels_of(record["id"]):
-                    index.setdefault(lab["id"], []).append(record)
+                    index.setdefault(lab["id"], []).append(light(record))
             return index
 
         return self.cache.get(("label-index", kind), build).get(label_id, [])
+
+
+LIGHT_KEYS = (
+    "id",
+    "status",
+    "title",
+    "spaceId",
+    "createdAt",
+    "mediaType",
+    "parentCommentId",
+    "_kind",
+    "_container",
+    "_seed",
+    "fileSize",
+)
+
+
+def light(record: Record) -> Record:
+    """What listings filter and sort on, without bodies: caches of a large site hold only this."""
+    entry = {k: record[k] for k in LIGHT_KEYS if k in record}
+    entry["version"] = {"number": record["version"]["number"], "createdAt": record["version"]["createdAt"]}
+    return entry
 
 
 def label(index: int) -> Record:

@@ -334,7 +334,7 @@ class JiraMutations:
         self._touch(self._issue(record["_issue"]))
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def generated_times(seed: int, issue_id: str) -> tuple[float, float]:
     """An issue's generated (created, updated); cached because every child and JQL scan asks for them."""
     rng = rng_for(seed, "issue-times", issue_id)
@@ -342,7 +342,7 @@ def generated_times(seed: int, issue_id: str) -> tuple[float, float]:
     return created, moment(rng, after=created)
 
 
-@lru_cache(maxsize=1 << 19)
+@lru_cache(maxsize=1 << 16)
 def child_count(seed: int, attachment_rate: float, kind: str, issue_id: str) -> int:
     rng = rng_for(seed, f"{kind}-count", issue_id)
     if kind == "comment":

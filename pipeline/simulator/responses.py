@@ -73,6 +73,7 @@ def cursor_page(
     site_url: str,
     default_limit: int = 25,
     max_limit: int = 250,
+    load: Callable[[Record], Record | None] | None = None,
 ) -> web.Response:
     """One page of a Confluence v2 listing, with `_links.next` and `Link` as the real API sends them.
 
@@ -99,6 +100,8 @@ def cursor_page(
         path = request.path.split("/wiki/", 1)[1]
         links["next"] = f"/wiki/{path}?{urlencode(params)}"
         headers["Link"] = f'<{links["next"]}>; rel="next"'
+    if load is not None:  # light entries: only this page's items are built in full
+        chunk = [full for full in map(load, chunk) if full is not None]
     return json_response({"results": [shape(item) for item in chunk], "_links": links}, headers=headers)
 
 
