@@ -58,6 +58,8 @@ async def resolve_cloud_id(settings: Settings) -> str:
 
 def prepare_blobs(settings: Settings) -> BlobStore:
     blobs = BlobStore(settings.attachments_dir)
+    if not settings.attachments:
+        return blobs  # no bytes will be written: the folder need not exist
     try:
         blobs.prepare()
         probe = blobs.partial / ".write-test"
@@ -120,6 +122,8 @@ async def _pipeline(
         await _run_tasks(ctx, settings, store, progress, write_send, write_receive, download_send, download_receive)
     except BaseExceptionGroup as group:
         raise first_pipeline_error(group) or group from None
+    finally:
+        ctx.db.close()
     return ctx.errors
 
 

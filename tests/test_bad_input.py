@@ -167,3 +167,10 @@ async def test_oauth_refusal_is_unauthorized_not_a_crash(sim, tmp_path):
     async with GatewayClient(settings, creds, sim.cloud_id) as client:
         with pytest.raises(Unauthorized, match="refused the OAuth client credentials"):
             await client.get("jira", "/rest/api/3/field")
+
+
+async def test_no_attachments_needs_no_attachment_folder(sim, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = await run_sync(sim, tmp_path, attachments=False, attachments_dir=blocker / "blobs")
+    assert result.status == "ok" and not any(e.host == "media" for e in sim.log.entries)
