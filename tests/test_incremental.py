@@ -94,15 +94,21 @@ async def test_jira_edits_made_now_in_a_non_utc_time_zone_are_found(tmp_path):
 
 
 async def test_the_jql_window_uses_epoch_milliseconds_and_the_overlap(tmp_path):
+    import json
+    import re
+
     async with Simulator(SimConfig(scale="tiny", seed=4)) as sim:
         await run_sync(sim, tmp_path, jira_overlap_minutes=90)
-        sim.log.clear()
-        await run_sync(sim, tmp_path, jira_overlap_minutes=90)
-        bodies = [b for b in sim.jira_api.bulkfetched]
         conn = sqlite3.connect(tmp_path / "atlassian.db")
-        mark = conn.execute("SELECT value FROM sync_state WHERE stream = 'jira:issues:10000'").fetchone()[0]
-    assert '"pending":false' in mark.replace(" ", "")
-    assert all(len(b) <= 100 for b in bodies)
+        mark = json.loads(conn.execute("SELECT value FROM sync_state WHERE stream = 'jira:issues:10000'").fetchone()[0])
+        sim.jira_api.searched.clear()
+        await run_sync(sim, tmp_path, jira_overlap_minutes=90)
+        windows = [q for q in sim.jira_api.searched if "updated" in q]
+    assert mark["pending"] is False and isinstance(mark["mark"], int)
+    assert len(windows) == 1, "known projects are asked together"
+    bound = int(re.search(r"updated >= (\d+)", windows[0]).group(1))
+    assert bound == mark["mark"] - 90 * 60_000, "epoch milliseconds, less the overlap"
+    assert "project in (10000, 10001)" in windows[0]
 
 
 async def test_attachment_bytes_are_fetched_only_for_a_new_version(tmp_path):

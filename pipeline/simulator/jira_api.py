@@ -41,6 +41,7 @@ class JiraApi:
         self.content, self.site_url, self.signer = content, site_url, signer
         self.zone_name, self.zone, self.email, self.clock = zone, ZoneInfo(zone), email, clock
         self.bulkfetched: list[list[str]] = []  # every bulkfetch's ids, for tests of resume
+        self.searched: list[str] = []  # every search/jql query, for tests of the incremental window
 
     # -- shapes ---------------------------------------------------------------------------------
     def stamp(self, ts: float) -> str:
@@ -298,6 +299,7 @@ class JiraApi:
             fields = [f for raw in request.query.getall("fields", []) for f in raw.split(",") if f] or ["id"]
             if "maxResults" in params:
                 params["maxResults"] = int_param(request, "maxResults", 50)
+        self.searched.append(str(params.get("jql", "")))
         expand = params.get("expand") or ""
         expand = set(expand.split(",") if isinstance(expand, str) else expand)
         try:
