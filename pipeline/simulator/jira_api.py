@@ -281,14 +281,15 @@ class JiraApi:
             raise jql.JqlError(UNBOUNDED)
         return query
 
-    def _matching(self, query: jql.Query) -> list[Record]:
+    def _matching(self, query: jql.Query) -> list[str]:
+        """The ids of the matching issues, in the query's order (ids only: results of big sites are cached)."""
         if query.projects is not None:  # an index on project, as Jira has
             ids = [i for p in self.content.project_ids() if p in query.projects for i in self.content.issue_ids(p)]
         else:
             ids = self.content.all_issue_ids()
         cores = (self.content.issue_core(i) for i in ids)
         found = [c for c in cores if c is not None and query.matches(c)]
-        return sorted(found, key=jql.sort_key(query.order))
+        return [c["id"] for c in sorted(found, key=jql.sort_key(query.order))]
 
     async def search_jql(self, request: web.Request) -> web.Response:
         if request.method == "POST":
@@ -314,7 +315,8 @@ class JiraApi:
         size = max(1, min(int(params.get("maxResults") or 50), cap))
         matching = self.content.cache.get(("jql", params.get("jql")), lambda: self._matching(query))
         chunk = matching[start : start + size]
-        issues = [self.issue_shape(self.content.issue(c["id"]) or c, fields, expand) for c in chunk]
+        build = self.content.issue_core if set(fields) <= ID_FIELDS else self.content.issue  # ids need no fields
+        issues = [self.issue_shape(record, fields, expand) for record in map(build, chunk) if record]
         body: Record = {"issues": issues, "isLast": start + size >= len(matching)}
         if not body["isLast"]:
             body["nextPageToken"] = encode_token(start + size)
