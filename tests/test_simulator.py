@@ -315,6 +315,8 @@ def test_the_data_has_the_awkward_cases():
     assert any(any(ord(ch) > 0xFFFF for ch in p["title"] + p["_body"]) for p in sim.confluence.contents("page"))
     depth = max(page_depth(sim, p["id"]) for p in sim.confluence.contents("page"))
     assert depth >= 5, "deep page trees"
+    bigger = Simulator(SimConfig(seed=1, scale="medium")).confluence.all_attachments()
+    assert any(a["fileSize"] > 1_000_000 for a in bigger), "multi-MB attachments"
 
 
 def page_depth(sim, page_id):
