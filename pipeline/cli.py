@@ -186,6 +186,7 @@ def sim_options(function):
         click.option("--token-lifetime", type=float, default=3600.0, show_default=True, help="OAuth token seconds."),
         click.option("--quota", type=int, default=0, help="Requests per hour for the tenant (0: no quota)."),
         click.option("--slow-downloads", type=float, default=0.0, help="Media host bytes per second (0: full speed)."),
+        click.option("--search-lag", type=float, default=0.0, help="Seconds before a Jira change shows in search."),
         click.option("--time-zone", default="America/Los_Angeles", show_default=True, help="The account's zone."),
     ]
     for option in reversed(options):
@@ -206,6 +207,7 @@ def sim_config(options: dict[str, Any]) -> SimConfig:
         time_zone=options["time_zone"],
         quota=options["quota"],
         slow_download_bytes_per_s=options["slow_downloads"],
+        search_lag_s=options["search_lag"],
     )
 
 

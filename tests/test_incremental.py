@@ -219,3 +219,23 @@ async def test_a_saved_cursor_the_server_refuses_restarts_that_listing(tmp_path)
         assert result.status == "ok", result.errors
         assert result.counts["confluence_attachments"]["deleted"] == 1
         assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}
+
+
+@pytest.mark.parametrize(("overlap", "caught"), [(60, True), (0, False)])
+async def test_the_overlap_catches_edits_jiras_search_had_not_indexed_yet(tmp_path, overlap, caught):
+    """Jira's search is eventually consistent: an edit the index has not caught up with is missed by the
+    run right after it; the next run finds it only because its window reaches back by the overlap."""
+    import time
+
+    async with Simulator(SimConfig(scale="tiny", seed=4, search_lag_s=600)) as sim:
+        later = [0.0]
+        sim.overlay.clock = lambda: time.time() + later[0]
+        await run_sync(sim, tmp_path, jira_overlap_minutes=overlap)
+        edited = sim.jira_changes.edit_issue("APOL-2", summary="edited while the index lagged")
+        await run_sync(sim, tmp_path, jira_overlap_minutes=overlap)
+        conn = sqlite3.connect(tmp_path / "atlassian.db")
+        summary = lambda: conn.execute("SELECT summary FROM jira_issues WHERE id = ?", (edited["id"],)).fetchone()[0]  # noqa: E731
+        assert summary() != "edited while the index lagged", "search did not show it yet"
+        later[0] = 601  # the index catches up
+        await run_sync(sim, tmp_path, jira_overlap_minutes=overlap)
+        assert (summary() == "edited while the index lagged") is caught

@@ -287,7 +287,7 @@ class JiraApi:
             ids = [i for p in self.content.project_ids() if p in query.projects for i in self.content.issue_ids(p)]
         else:
             ids = self.content.all_issue_ids()
-        cores = (self.content.issue_core(i) for i in ids)
+        cores = (self.content.searchable(i) for i in ids)
         found = [c for c in cores if c is not None and query.matches(c)]
         return [c["id"] for c in sorted(found, key=jql.sort_key(query.order))]
 
@@ -313,7 +313,10 @@ class JiraApi:
             return jira_error(400, "The provided next page token is invalid or expired.")
         cap = 5000 if set(fields) <= ID_FIELDS else 100
         size = max(1, min(int(params.get("maxResults") or 50), cap))
-        matching = self.content.cache.get(("jql", params.get("jql")), lambda: self._matching(query))
+        if self.content.search_lag_s:  # results change as the index catches up, without a mutation
+            matching = self._matching(query)
+        else:
+            matching = self.content.cache.get(("jql", params.get("jql")), lambda: self._matching(query))
         chunk = matching[start : start + size]
         build = self.content.issue_core if set(fields) <= ID_FIELDS else self.content.issue  # ids need no fields
         issues = [self.issue_shape(record, fields, expand) for record in map(build, chunk) if record]

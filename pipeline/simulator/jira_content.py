@@ -42,8 +42,9 @@ PROJECT_TYPES = ["software", "business", "product_discovery"]
 
 
 class JiraContent:
-    def __init__(self, seed: int, scale: Scale, overlay: Overlay) -> None:
+    def __init__(self, seed: int, scale: Scale, overlay: Overlay, search_lag_s: float = 0.0) -> None:
         self.seed, self.scale, self.overlay = seed, scale, overlay
+        self.search_lag_s = search_lag_s  # Jira's search is eventually consistent
         self.cache = RevisionCache(overlay)
 
     # -- projects -------------------------------------------------------------------------------
@@ -111,6 +112,14 @@ class JiraContent:
             return self.overlay.changed[key] is not None
         project_index, n = divmod(int(issue_id) - ISSUE_BASE, ISSUE_STRIDE)
         return 0 <= project_index < self.scale.projects and 0 <= n < self.scale.issues_per_project
+
+    def searchable(self, issue_id: str) -> Record | None:
+        """The issue as Jira's search sees it: a change shows only once the index has caught up."""
+        core = self.issue_core(issue_id)
+        pending = core.get("_indexed") if core else None
+        if pending and self.overlay.now() < pending[0]:
+            return pending[1]  # what the index still holds (None: not in it yet)
+        return core
 
     def issue_core(self, issue_id: str) -> Record | None:
         """What JQL compares, without building the whole issue."""
@@ -253,7 +262,12 @@ class JiraMutations:
         return dict(self.content.issue(issue_id) or {})
 
     def _touch(self, record: Record) -> None:
-        record["_updated"] = self.overlay.now()
+        now = self.overlay.now()
+        if self.content.search_lag_s:  # until the index catches up, search sees the issue as it was
+            seen = self.content.searchable(record["id"])
+            before = {k: seen[k] for k in ("id", "key", "_project", "_created", "_updated")} if seen else None
+            record["_indexed"] = (now + self.content.search_lag_s, before)
+        record["_updated"] = now
         self.overlay.put(f"issue:{record['id']}", record)
 
     def edit_issue(self, issue_id_or_key: str, **fields: Any) -> Record:
@@ -289,6 +303,8 @@ class JiraMutations:
             "customfield_10020": None,
             "customfield_10030": None,
         }
+        if self.content.search_lag_s:
+            record["_indexed"] = (now + self.content.search_lag_s, None)
         self.overlay.put(f"issue:{issue_id}", record)
         self.overlay.add_child(f"issues:{project['id']}", issue_id)
         return record

@@ -51,7 +51,7 @@ class Simulator:
         self.overlay = Overlay()
         scale = SCALES[self.config.scale]
         self.confluence = ConfluenceContent(self.config.seed, scale, self.overlay)
-        self.jira = JiraContent(self.config.seed, scale, self.overlay)
+        self.jira = JiraContent(self.config.seed, scale, self.overlay, self.config.search_lag_s)
         self.confluence_changes = ConfluenceMutations(self.confluence)
         self.jira_changes = JiraMutations(self.jira)
         self.tokens = TokenBook(self.config)
