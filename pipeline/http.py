@@ -151,7 +151,7 @@ class GatewayClient:
         self.stats.by_family[family] += 1
         try:
             async with self.session.request(
-                method, url, params=params, data=body, headers=headers, allow_redirects=False
+                method, url, params=query(params), data=body, headers=headers, allow_redirects=False
             ) as response:
                 raw = await response.read()
                 return self._judge(product, method, url, family, response, raw)
@@ -307,6 +307,17 @@ class GatewayClient:
                     self.stats.bytes_downloaded += len(chunk)
                 return None
         return Retry(None, "too many redirects")
+
+
+def query(params: dict[str, Any] | None) -> list[tuple[str, str]] | None:
+    """Query parameters; a list value is sent repeated (keys=A&keys=B), as Jira's array parameters expect."""
+    if params is None:
+        return None
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            pairs.append((name, str(item)))
+    return pairs
 
 
 def api_message(raw: bytes) -> str:

@@ -140,3 +140,11 @@ async def test_request_count_is_within_1_2x_of_the_documented_minimum(tmp_path):
     budget = minimum_requests(tmp_path / "atlassian.db")
     assert result.status == "ok" and result.stats["requests"] == made
     assert budget["total"] <= made <= 1.2 * budget["total"], (made, budget)
+
+
+async def test_project_keys_go_as_a_repeated_parameter(sim, tmp_path):
+    keys = tuple(p["key"] for p in sim.jira.projects())
+    result = await run_sync(sim, tmp_path, projects=keys, products=("jira",))
+    searches = [e.query for e in sim.log.gateway() if e.path.endswith("/project/search")]
+    assert result.status == "ok" and all(searches)
+    assert all(f"keys={key}" in searches[0] for key in keys) and "%2C" not in searches[0]

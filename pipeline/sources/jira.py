@@ -171,7 +171,7 @@ async def sync_fields(ctx: SyncContext) -> None:
 
 
 async def sync_projects(ctx: SyncContext, found: list[Row]) -> None:
-    params = {"keys": ",".join(ctx.settings.projects)} if ctx.settings.projects else None
+    params = {"keys": list(ctx.settings.projects)} if ctx.settings.projects else None  # sent repeated
     sweep = ctx.run_id
 
     async def save(items: list[Row]) -> None:
