@@ -239,3 +239,35 @@ async def test_the_overlap_catches_edits_jiras_search_had_not_indexed_yet(tmp_pa
         later[0] = 601  # the index catches up
         await run_sync(sim, tmp_path, jira_overlap_minutes=overlap)
         assert (summary() == "edited while the index lagged") is caught
+
+
+async def test_a_run_limited_to_some_spaces_sweeps_only_those_spaces(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=11)) as sim:
+        await run_sync(sim, tmp_path)
+        spaces = [sim.confluence.space(s) for s in sim.confluence.space_ids()]
+        inside, outside = spaces[0], spaces[1]
+        comment_in = next(
+            c for c in sim.confluence.all_comments("footer") if sim.confluence.space_of(c["_container"]) == inside["id"]
+        )
+        comment_out = next(
+            c
+            for c in sim.confluence.all_comments("footer")
+            if sim.confluence.space_of(c["_container"]) == outside["id"]
+        )
+        sim.confluence_changes.delete_comment(comment_in["id"])
+        sim.confluence_changes.delete_comment(comment_out["id"])
+        result = await run_sync(sim, tmp_path, spaces=(inside["key"],))
+        assert result.status == "ok", result.errors
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    gone = dict(
+        conn.execute(
+            "SELECT id, deleted_at IS NOT NULL FROM confluence_comments WHERE id IN (?, ?)",
+            (comment_in["id"], comment_out["id"]),
+        ).fetchall()
+    )
+    assert gone == {comment_in["id"]: 1, comment_out["id"]: 0}, "the other space was not swept"
+    assert result.counts["confluence_comments"]["deleted"] == 1
+    live_pages = conn.execute(
+        "SELECT COUNT(*) FROM confluence_pages WHERE deleted_at IS NULL AND space_id = ?", (outside["id"],)
+    ).fetchone()[0]
+    assert live_pages > 0, "pages of spaces left out are not marked deleted"
