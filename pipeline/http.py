@@ -104,8 +104,7 @@ class GatewayClient:
         return reroot(path_or_link, self.roots[product], self.site_origin)
 
     def _family(self, product: str, method: str, url: str) -> str:
-        path = urlsplit(url).path[len(urlsplit(self.roots[product]).path) :]
-        parts = [p for p in path.split("/") if p]
+        parts = [p for p in self._operation_path(product, url).split("/") if p]
         segment = parts[3] if len(parts) > 3 else "root"
         return f"{product}:{method}:{segment}"
 

@@ -355,9 +355,10 @@ class Store:
         content = [c for c in cols if c != "id" and c not in BOOKKEEPING_COLUMNS]
         keyed = "id" in cols
         ids = [row["id"] for row in batch.rows] if keyed else []
-        existing = self._existing(table, ids)
         tracked = "deleted_at" in known
-        restored = self._deleted_among(table, ids) if tracked else set()
+        known_rows = self._known(table, ids, tracked)  # id -> was deleted, in one query
+        existing = set(known_rows)
+        restored = {i for i, deleted in known_rows.items() if deleted}
         sets = [f"{c} = excluded.{c}" for c in content] + (["deleted_at = NULL"] if tracked else [])
         differs = [f"{table}.{c} IS NOT excluded.{c}" for c in content] + (
             [f"{table}.deleted_at IS NOT NULL"] if tracked else []
@@ -381,11 +382,8 @@ class Store:
                 [(*(row.get(c) for c in extra), row["id"]) for row in batch.rows],
             )
 
-    def _deleted_among(self, table: str, ids: list[str]) -> set[str]:
-        return self._select_ids(table, ids, "deleted_at IS NOT NULL")
-
     def _touch(self, table: str, ids: list[str], sweep: int | None) -> None:
-        restored = self._deleted_among(table, ids)
+        restored = [i for i, deleted in self._known(table, ids, True).items() if deleted]
         self.counts.restored[table] += len(restored)
         self.conn.executemany(
             f"UPDATE {table} SET seen_sweep = ?, deleted_at = NULL WHERE id = ?", [(sweep, i) for i in ids]
@@ -399,16 +397,14 @@ class Store:
         )
         self.counts.deleted[sweep.table] += cursor.rowcount
 
-    def _existing(self, table: str, ids: list[str]) -> set[str]:
-        return self._select_ids(table, ids, "1 = 1")
-
-    def _select_ids(self, table: str, ids: list[str], condition: str) -> set[str]:
-        found: set[str] = set()
+    def _known(self, table: str, ids: list[str], tracked: bool) -> dict[str, bool]:
+        """Which of `ids` are stored already, and whether each is marked deleted."""
+        deleted = "deleted_at IS NOT NULL" if tracked else "0"
+        found: dict[str, bool] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            sql = f"SELECT id FROM {table} WHERE id IN ({marks}) AND {condition}"
-            found.update(r[0] for r in self.conn.execute(sql, chunk))
+            sql = f"SELECT id, {deleted} FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})"
+            found.update((r[0], bool(r[1])) for r in self.conn.execute(sql, chunk))
         return found
 
     def _update(self, batch: Batch) -> None:

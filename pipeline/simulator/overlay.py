@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-PURGED = None  # a record replaced by this is gone for good (404), as after emptying the trash
-
 
 class Overlay:
     """Changed records by key, added children by container, and a revision counter for caches."""

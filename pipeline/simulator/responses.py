@@ -103,10 +103,3 @@ def cursor_page(
     if load is not None:  # light entries: only this page's items are built in full
         chunk = [full for full in map(load, chunk) if full is not None]
     return json_response({"results": [shape(item) for item in chunk], "_links": links}, headers=headers)
-
-
-def offset_window(request: web.Request, default: int, served_max: int, total: int) -> tuple[int, int]:
-    """(startAt, maxResults) as Jira serves them: it may return fewer than asked, and says so."""
-    start = int_param(request, "startAt", 0)
-    asked = int_param(request, "maxResults", default)
-    return start, max(0, min(asked, served_max, max(0, total - start)) if asked else 0)
