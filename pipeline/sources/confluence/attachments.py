@@ -1,0 +1,60 @@
+"""Attachments: site-wide metadata; bytes queued only for a version not yet stored."""
+
+from __future__ import annotations
+
+from ...context import DownloadJob, SyncContext
+from ...store import Batch, Sweep
+from .listing import chain_pages
+from .rows import LIMIT, V2, attachment_row, download_path, seen
+from .scope import container_scope, scoped
+
+
+async def sync_attachments(ctx: SyncContext) -> None:
+    chain = ctx.chain("confluence:attachments")
+    async for page in chain_pages(ctx, chain, f"{V2}/attachments", {"limit": LIMIT}):
+        rows = scoped(ctx, [attachment_row(item) for item in page.items])
+        await ctx.emit(
+            Batch(
+                "confluence_attachments", seen(rows, chain.sweep), state=chain.checkpoint(page.next), sweep=chain.sweep
+            )
+        )
+        await queue_downloads(ctx, [r["id"] for r in rows])
+    scope, params = container_scope(ctx)
+    close = Sweep("confluence_attachments", chain.sweep, scope, params)
+    await ctx.emit(Batch("confluence_attachments", close=close, state={chain.stream: None}))
+    await ctx.flush()
+    await queue_downloads(ctx, None)  # anything an earlier, interrupted run listed but never downloaded
+
+
+async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> None:
+    """Queue bytes for attachments whose stored bytes are missing or of another version."""
+    if ids is None:
+        scope, params = container_scope(ctx)
+        rows = ctx.db.execute(
+            f"SELECT id, container_id, version, file_size, sha256, sha256_version FROM confluence_attachments "
+            f"WHERE deleted_at IS NULL AND {scope}",
+            params,
+        ).fetchall()
+    else:
+        rows = ctx.lookup(
+            "SELECT id, container_id, version, file_size, sha256, sha256_version "
+            "FROM confluence_attachments WHERE id IN ({marks})",
+            ids,
+        )
+    for attachment_id, container, version, size, sha, sha_version in rows:
+        if sha and sha_version == version and ctx.blobs.has(sha):
+            continue
+        if ("confluence", attachment_id) in ctx.queued_downloads:
+            continue
+        ctx.queued_downloads.add(("confluence", attachment_id))
+        await ctx.fetch_bytes(
+            DownloadJob(
+                "confluence",
+                download_path(container, attachment_id),
+                "confluence_attachments",
+                attachment_id,
+                version,
+                size,
+                f"attachment {attachment_id}",
+            )
+        )

@@ -1,0 +1,76 @@
+"""Footer and inline comments: site-wide, newest-modified first down to the mark, then ids to notice deletions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ...context import Chain, SyncContext
+from ...paginate import cursor_pages
+from ...store import Batch, Sweep, dumps
+from .listing import chain_pages
+from .rows import LIMIT, V2, Row, comment_row, seen
+from .scope import container_scope, scoped
+
+
+async def sync_comments(ctx: SyncContext, kind: str) -> None:
+    mark_stream = f"confluence:comments:{kind}:mark"
+    mark = None if ctx.settings.full else ctx.saved(mark_stream).get("mark")
+    newest = await recent_comments(ctx, kind, mark) if mark else None
+    await ctx.flush()  # the id listing below compares versions with what the recent listing stored
+    chain = ctx.chain(f"confluence:comments:{kind}")
+    # the listing that notices deletions: ids and versions only on later runs, everything the first time
+    with_bodies = mark is None
+    params = {"limit": LIMIT, **({"body-format": "storage"} if with_bodies else {})}
+    newest = max(filter(None, [newest, mark]), default=None)
+    async for page in chain_pages(ctx, chain, f"{V2}/{kind}-comments", params):
+        rows = scoped(ctx, [comment_row(item, kind) for item in page.items])
+        newest = max([newest or "", *(r["updated_at"] or "" for r in rows)]) or None
+        if with_bodies:
+            await ctx.emit(
+                Batch(
+                    "confluence_comments", seen(rows, chain.sweep), state=chain.checkpoint(page.next), sweep=chain.sweep
+                )
+            )
+        else:
+            await touch_or_fetch_comments(ctx, kind, rows, chain, page.next)
+    scope, params_ = container_scope(ctx)
+    close = Sweep("confluence_comments", chain.sweep, f"kind = ? AND {scope}", (kind, *params_))
+    state = {chain.stream: None, mark_stream: dumps({"mark": newest}) if newest else None}
+    await ctx.emit(Batch("confluence_comments", close=close, state=state))
+
+
+async def recent_comments(ctx: SyncContext, kind: str, mark: str) -> str | None:
+    """Comments modified since the mark (less the overlap), newest first, with their bodies."""
+    since = (datetime.fromisoformat(mark) - timedelta(minutes=ctx.settings.jira_overlap_minutes)).astimezone(UTC)
+    threshold = since.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    newest = None
+    params = {"limit": LIMIT, "body-format": "storage", "sort": "-modified-date"}
+    async for page in cursor_pages(ctx.client, "confluence", f"{V2}/{kind}-comments", params):
+        rows = scoped(ctx, [comment_row(item, kind) for item in page.items])
+        fresh = [r for r in rows if (r["updated_at"] or "") >= threshold]
+        newest = max([newest or "", *(r["updated_at"] or "" for r in fresh)]) or None
+        if fresh:
+            await ctx.emit(Batch("confluence_comments", fresh))
+        if len(fresh) < len(page.items):
+            break  # the rest is older than the mark
+    return newest
+
+
+async def touch_or_fetch_comments(
+    ctx: SyncContext, kind: str, rows: list[Row], chain: Chain, following: str | None
+) -> None:
+    """On the id listing: touch comments stored at this version; fetch the few the recent listing missed."""
+    stored = dict(
+        ctx.lookup("SELECT id, version FROM confluence_comments WHERE id IN ({marks})", [r["id"] for r in rows])
+    )
+    touch = [r["id"] for r in rows if stored.get(r["id"]) == r["version"]]
+    fetched = []
+    for row in rows:
+        if stored.get(row["id"]) != row["version"]:
+            response = await ctx.client.get(
+                "confluence", f"{V2}/{kind}-comments/{row['id']}", {"body-format": "storage"}
+            )
+            fetched.append({**comment_row(response.data, kind), "seen_sweep": chain.sweep})
+    await ctx.emit(
+        Batch("confluence_comments", fetched, touch=touch, sweep=chain.sweep, state=chain.checkpoint(following))
+    )

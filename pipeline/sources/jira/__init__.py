@@ -1,0 +1,47 @@
+"""Jira: which endpoints, in what order, mapped to which rows; full on the first run, incremental after.
+
+1. fields and projects (offset listing, fanned out once page 1 gives the total);
+2. per project, in parallel: issue ids through search/jql with `fields=id` (thousands a page): all of
+   them the first time; after that, only those updated since the project's mark, in epoch milliseconds
+   (JQL reads date literals in the account's time zone; milliseconds have none) less an overlap for
+   Jira's eventually consistent search, then all ids again (cheap) to notice deleted issues;
+3. those ids 100 at a time through issue/bulkfetch (every field): the issues, their comments (inline when
+   the inline list is complete, which stops at 20, else fetched in full), attachments (bytes queued only
+   when not yet stored), and when switched on worklogs and changelogs.
+
+An issue's children are swept per fetched issue: a comment or attachment gone from it gets `deleted_at`.
+A run killed part way resumes in the same sweep and skips the issues that sweep already fetched.
+
+Parts: rows (API objects -> rows, pure), projects (fields and projects), issues (listing, bulkfetch,
+sweeps), children (comments, attachments, worklogs), attachments (bytes), changelogs.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from ...context import SyncContext
+from .attachments import queue_downloads
+from .issues import sync_known_projects, sync_new_project
+from .projects import sync_fields, sync_projects
+from .rows import GROUP, Row
+
+
+async def sync(ctx: SyncContext) -> None:
+    projects: list[Row] = []
+    async with anyio.create_task_group() as group:
+        group.start_soon(ctx.guarded, "jira fields", sync_fields, ctx)
+        group.start_soon(ctx.guarded, "jira projects", sync_projects, ctx, projects)
+    bulk = anyio.CapacityLimiter(ctx.settings.concurrency)
+    saved = {p["id"]: ({} if ctx.settings.full else ctx.saved(f"jira:issues:{p['id']}")) for p in projects}
+    known = [p for p in projects if saved[p["id"]].get("mark") and not saved[p["id"]].get("pending")]
+    async with anyio.create_task_group() as group:
+        for project in projects:
+            if project not in known:
+                group.start_soon(ctx.guarded, f"jira issues of {project['key']}", sync_new_project, ctx, project, bulk)
+        for start in range(0, len(known), GROUP):
+            chunk = known[start : start + GROUP]
+            marks = [int(saved[p["id"]]["mark"]) for p in chunk]
+            group.start_soon(ctx.guarded, "jira issues", sync_known_projects, ctx, chunk, min(marks), bulk)
+    await ctx.flush()
+    await queue_downloads(ctx, None)  # anything an earlier, interrupted run stored but never downloaded
