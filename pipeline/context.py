@@ -13,10 +13,10 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from .blobs import BlobStore
 from .config import Settings
-from .errors import DiskFull, PipelineError
+from .errors import DiskFull, explain
 from .http import GatewayClient
 from .progress import Progress
-from .store import Batch, Store
+from .store import Batch, Debt, Store
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,20 @@ class SyncContext:
     def __post_init__(self) -> None:
         self.db = self.store.reader()  # reads from the event loop never touch the writer's connection
         self.queued_downloads: set[tuple[str, str]] = set()
+        self.attempted: set[str] = set()  # streams this run started
+        self.completed: set[str] = set()  # streams this run ran to the end: their old debts are paid
+        self.interrupted: int | None = None  # the signal that stopped the run, if one did
+
+    # -- debts ----------------------------------------------------------------------------------
+    def owed(self, kind: str) -> list[tuple[str, str | None]]:
+        """(key, detail) of every debt of one kind, oldest first."""
+        sql = "SELECT key, detail FROM sync_debts WHERE kind = ? ORDER BY first_failed_at, key"
+        return self.db.execute(sql, (kind,)).fetchall()
+
+    async def owe(self, debts: list[Debt]) -> None:
+        """Record parts that failed; they are committed before any later progress (one writer, in order)."""
+        if debts:
+            await self.emit(Batch("sync_debts", owe=debts))
 
     # -- saved state ----------------------------------------------------------------------------
     def saved(self, stream: str) -> dict[str, Any]:
@@ -109,16 +123,46 @@ class SyncContext:
         if self.settings.attachments:
             await self.downloads.send(job)
 
-    def fail(self, stream: str, error: BaseException) -> None:
-        message = str(error) if isinstance(error, PipelineError) else f"internal error: {type(error).__name__}: {error}"
+    def fail(self, stream: str, error: BaseException) -> str:
+        message = explain(error)
         self.errors.append(StreamError(stream, message))
         self.progress.error(stream, message)
+        return message
 
-    async def guarded(self, stream: str, work: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """Run one stream; record its failure and let the others go on (a full disk stops everything)."""
+    async def guarded(
+        self,
+        stream: str,
+        work: Callable[..., Awaitable[None]],
+        *args: Any,
+        owes: list[str] | None = None,
+        pays: list[str] | None = None,
+    ) -> None:
+        """Run one stream; record its failure, as debts named `owes` (default: the stream), and let the others go
+        on (a full disk stops everything). Run to the end, it pays the debts named `pays` (default: `owes`).
+        A stream that failed is resumed by the next run from its saved cursor or pending mark."""
+        owes = owes or [stream]
+        self.attempted.update(owes)
         try:
             await work(*args)
         except DiskFull:
             raise
         except Exception as error:
-            self.fail(stream, error)
+            if disk_full(error):
+                raise disk_full(error) from None
+            message = self.fail(stream, error)
+            await self.owe([Debt("stream", key, message) for key in owes])
+        else:
+            self.completed.update(pays or owes)
+            self.attempted.update(pays or owes)
+
+
+def disk_full(error: BaseException) -> DiskFull | None:
+    """A full disk inside a task group's exception group: it stops the whole run."""
+    if isinstance(error, DiskFull):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = disk_full(inner)
+            if found:
+                return found
+    return None

@@ -55,3 +55,20 @@ class RetriesExhausted(ApiError):
 
 class DiskFull(PipelineError):
     pass
+
+
+def leaves(error: BaseException) -> list[BaseException]:
+    """The errors inside task groups' exception groups, in order."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in leaves(inner)]
+    return [error]
+
+
+def explain(error: BaseException) -> str:
+    """A message for a user: the one that says what to do (e.g. the missing scope), not `ExceptionGroup`."""
+    found = leaves(error)
+    told = [e for e in found if isinstance(e, PipelineError)]
+    first = told[0] if told else found[0]
+    message = str(first) if isinstance(first, PipelineError) else f"internal error: {type(first).__name__}: {first}"
+    more = len(found) - 1
+    return message + (f" (+{more} more)" if more else "")

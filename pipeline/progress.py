@@ -43,6 +43,7 @@ class Progress:
         self.mode = mode
         self.interval_s = interval_s
         self.counts: Counter = Counter()
+        self.warnings: list[tuple[str, str]] = []
         self.started = time.monotonic()
         self.stats_source = None  # a callable giving request counters, set by the runner
         self._live: Live | None = None
@@ -55,6 +56,14 @@ class Progress:
             self._print(f"::error title={escape_property('atlassian-to-sqlite: ' + stream)}::{escape_data(message)}")
         else:
             self._say("error", f"error in {stream}: {message}", stream=stream, message=message)
+
+    def warn(self, stream: str, message: str) -> None:
+        """Something left out for good reason (e.g. an attachment the account may not read): not a failure."""
+        self.warnings.append((stream, message))
+        if self.github and self.log_format == "text":
+            self._print(f"::warning title={escape_property('atlassian-to-sqlite: ' + stream)}::{escape_data(message)}")
+        elif self.mode != "quiet":
+            self._say("warning", f"warning in {stream}: {message}", stream=stream, message=message)
 
     def _say(self, event: str, text: str, **fields: Any) -> None:
         if self.log_format == "json":

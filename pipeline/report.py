@@ -33,9 +33,49 @@ def summarize(db_path: Path, runs: int = 5) -> dict[str, Any]:
             "largest_attachments": rows(conn, LARGEST),
             "stale_pages": stale_pages(conn),
             "failed": (last_runs[0]["errors"] or []) if last_runs else [],
+            "owed": owed(conn),
+            "refused": refused(conn),
         }
     finally:
         conn.close()
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """A store written by an older version may lack it until a sync upgrades the store."""
+    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def owed(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Parts that failed and are still owed (the next run fetches them first), oldest first, with their age."""
+    if not has_column(conn, "sync_debts", "key"):
+        return []
+    found = rows(
+        conn,
+        "SELECT kind, key, first_failed_at, last_failed_at, attempts, last_error FROM sync_debts "
+        "ORDER BY first_failed_at, kind, key",
+    )
+    now = datetime.now(UTC)
+    for debt in found:
+        debt["age_days"] = round((now - datetime.fromisoformat(debt["first_failed_at"])).total_seconds() / 86400, 1)
+    return found
+
+
+REFUSED = """
+SELECT 'confluence' AS product, space_key AS place, a.title AS name, c.download_refused AS reason
+FROM confluence_attachments c JOIN confluence_attachments_view a ON a.id = c.id
+WHERE c.download_refused IS NOT NULL AND c.deleted_at IS NULL
+UNION ALL
+SELECT 'jira', v.project_key || ' ' || v.issue_key, v.filename, j.download_refused
+FROM jira_attachments j JOIN jira_attachments_view v ON v.id = j.id
+WHERE j.download_refused IS NOT NULL AND j.deleted_at IS NULL
+"""
+
+
+def refused(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Attachments whose bytes the site refuses to this account (403): kept as rows, reported, not failures."""
+    if not has_column(conn, "jira_attachments", "download_refused"):
+        return []
+    return rows(conn, REFUSED)
 
 
 def rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
@@ -197,6 +237,23 @@ def changes_line(counts: dict[str, dict[str, int]]) -> list[str]:
     ]
 
 
+def owed_lines(s: dict[str, Any], indent: str) -> list[str]:
+    out = []
+    if s["owed"]:
+        out.append(f"Owed: {len(s['owed'])} part(s) failed and will be fetched first by the next run:")
+        out += [
+            f"{indent}- {d['kind']} {d['key']}: failing for {d['age_days']} days, {d['attempts']} attempt(s); "
+            f"last error: {d['last_error']}"
+            for d in s["owed"][:50]
+        ]
+        if len(s["owed"]) > 50:
+            out.append(f"{indent}- ... and {len(s['owed']) - 50} more (sync_debts table)")
+    if s["refused"]:
+        out.append(f"Not permitted: {len(s['refused'])} attachment(s) whose bytes the site refuses to this account:")
+        out += [f"{indent}- {r['product']} {r['place']}: {r['name']} ({r['reason']})" for r in s["refused"][:50]]
+    return out
+
+
 class Text:
     def __init__(self, summary: dict[str, Any]) -> None:
         self.s = summary
@@ -239,6 +296,7 @@ class Text:
             for a in s["largest_attachments"]
         ]
         out.append(f"Pages not edited for a year: {s['stale_pages']['count']:,}")
+        out += owed_lines(s, "  ")
         return "\n".join(out)
 
 
@@ -253,6 +311,9 @@ class Markdown:
         if s["failed"]:
             out += ["> [!WARNING]", "> Parts of the last run failed:"]
             out += [f"> - **{e['stream']}**: {e['message']}" for e in s["failed"]]
+            out.append("")
+        if s["owed"] or s["refused"]:
+            out += ["> [!WARNING]", *(f"> {line}" for line in owed_lines(s, ""))]
             out.append("")
         if last:
             out += [f"### What run #{last['run']} changed ({last['status']})", ""]

@@ -10,6 +10,7 @@ instead of piling rows up in memory. Every stream's failure is recorded and the 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,11 +23,11 @@ from .auth import Credentials
 from .blobs import BlobStore
 from .config import Settings
 from .context import DownloadJob, StreamError, SyncContext
-from .errors import ConfigError, PipelineError
+from .errors import ApiError, ConfigError, DiskFull, PipelineError, leaves
 from .http import GatewayClient
 from .progress import Progress
 from .sources import confluence, jira
-from .store import Batch, Store
+from .store import Batch, Debt, Store, now_iso
 from .tenant import check_cloud_id, discover_cloud_id
 
 WRITE_BUFFER = 64
@@ -34,16 +35,23 @@ DOWNLOAD_BUFFER = 512
 COALESCE = 64  # batches at most in one transaction
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 @dataclass
 class SyncResult:
     run_id: int
-    status: str  # ok | partial | failed
+    status: str  # ok | partial | failed | interrupted
     errors: list[StreamError] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    signal: int | None = None  # what interrupted the run
+    warnings: list[StreamError] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
+        if self.status == "interrupted":
+            return 128 + (self.signal or signal.SIGINT)  # 130 for SIGINT, 143 for SIGTERM, as shells report
         return {"ok": 0, "partial": 2, "failed": 1}[self.status]
 
 
@@ -94,13 +102,15 @@ async def _run(
 ) -> SyncResult:
     options = {k: str(v) for k, v in asdict(settings).items()} | {"cloud_id": cloud_id}
     run_id = store.start_run(options)
-    status, errors = "failed", []
+    status, errors, ctx = "failed", [], None
     async with GatewayClient(settings, credentials, cloud_id, settings.site) as client:
         progress.stats_source = lambda: asdict(client.stats)
         try:
-            errors = await _pipeline(settings, client, store, blobs, progress, run_id)
+            ctx = await _pipeline(settings, client, store, blobs, progress, run_id)
+            errors = ctx.errors + owed_from_before(ctx)
             nothing = errors and client.stats.succeeded == 0  # every request refused: nothing was synced
             status = "failed" if nothing else ("partial" if errors else "ok")
+            status = "interrupted" if ctx.interrupted else status
         except PipelineError as error:
             errors = [StreamError("sync", str(error))]
             raise
@@ -109,12 +119,36 @@ async def _run(
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(store.finish_run, run_id, status, stats, [asdict(e) for e in errors])
     counts = store.counts.as_dict()
-    return SyncResult(run_id, status, errors, stats, counts)
+    warnings = [StreamError(s, m) for s, m in progress.warnings]
+    return SyncResult(run_id, status, errors, stats, counts, ctx.interrupted if ctx else None, warnings)
+
+
+def owed_from_before(ctx: SyncContext) -> list[StreamError]:
+    """Debts this run could have paid but did not, that it has not already named as its own failures:
+    the exit status stays 2 while any remains."""
+    rows = ctx.store.conn.execute("SELECT kind, key, run_id FROM sync_debts").fetchall()
+    owed = [(kind, key) for kind, key, run in rows if run != ctx.run_id and covered(ctx, kind, key)]
+    if not owed:
+        return []
+    return [
+        StreamError(
+            "earlier failures",
+            f"{len(owed)} part(s) that failed in earlier runs are still owed: `atlassian-to-sqlite report` lists them",
+        )
+    ]
+
+
+def covered(ctx: SyncContext, kind: str, key: str) -> bool:
+    """Whether this run set out to pay a debt (e.g. not a Jira debt in a --only confluence run)."""
+    if kind == "stream":
+        return key in ctx.attempted
+    product = "jira" if kind == "jira_issue" else key.split("_", 1)[0]
+    return ctx.settings.wants(product)
 
 
 async def _pipeline(
     settings: Settings, client: GatewayClient, store: Store, blobs: BlobStore, progress: Progress, run_id: int
-) -> list[StreamError]:
+) -> SyncContext:
     write_send, write_receive = anyio.create_memory_object_stream[Batch](WRITE_BUFFER)
     download_send, download_receive = anyio.create_memory_object_stream[DownloadJob](DOWNLOAD_BUFFER)
     ctx = SyncContext(settings, client, store, blobs, write_send, download_send, progress, run_id=run_id)
@@ -124,27 +158,22 @@ async def _pipeline(
         raise first_pipeline_error(group) or group from None
     finally:
         ctx.db.close()
-    return ctx.errors
+    return ctx
 
 
 def first_pipeline_error(group: BaseExceptionGroup) -> PipelineError | None:
     """Task groups wrap errors; a user should see the one that explains what to do."""
-    for error in group.exceptions:
-        if isinstance(error, PipelineError):
-            return error
-        if isinstance(error, BaseExceptionGroup):
-            found = first_pipeline_error(error)
-            if found:
-                return found
-    return None
+    return next((e for e in leaves(group) if isinstance(e, PipelineError)), None)
 
 
 async def _run_tasks(ctx, settings, store, progress, write_send, write_receive, download_send, download_receive):
     async with anyio.create_task_group() as outer:
         outer.start_soon(writer, store, write_receive)
-        ticker = anyio.CancelScope()
+        ticker, listener = anyio.CancelScope(), anyio.CancelScope()
         outer.start_soon(_tick, progress, ticker)
+        # the writer is outside `work`: when a signal cancels the fetching, what was fetched still commits
         async with write_send, anyio.create_task_group() as work:
+            outer.start_soon(stop_on_signal, ctx, work.cancel_scope, listener)
             for _ in range(max(2, settings.concurrency)):
                 work.start_soon(download_worker, ctx, download_receive.clone())
             download_receive.close()
@@ -153,7 +182,30 @@ async def _run_tasks(ctx, settings, store, progress, write_send, write_receive, 
                     sources.start_soon(ctx.guarded, "confluence", confluence.sync, ctx)
                 if settings.wants("jira"):
                     sources.start_soon(ctx.guarded, "jira", jira.sync, ctx)
+            if not ctx.interrupted:  # streams that ran to the end have paid their debts
+                await ctx.emit(Batch("sync_debts", paid=[("stream", s) for s in sorted(ctx.completed)]))
         ticker.cancel()
+        listener.cancel()
+
+
+async def stop_on_signal(ctx: SyncContext, work: anyio.CancelScope, scope: anyio.CancelScope) -> None:
+    """SIGTERM (Docker, Kubernetes, systemd, a cancelled CI job) or SIGINT stops fetching; what was fetched is
+    committed and the run is recorded as interrupted. A second signal exits at once."""
+    with scope:
+        try:
+            receiver = anyio.open_signal_receiver(*STOP_SIGNALS)
+            signals = receiver.__enter__()
+        except (RuntimeError, ValueError, NotImplementedError):
+            return  # not the main thread (a library caller): the caller handles signals
+        try:
+            async for signum in signals:
+                if ctx.interrupted:
+                    os._exit(128 + signum)
+                ctx.interrupted = signum
+                ctx.progress.error("sync", f"{signal.Signals(signum).name}: stopping; what was fetched is kept")
+                work.cancel()
+        finally:
+            receiver.__exit__(None, None, None)
 
 
 async def _tick(progress: Progress, scope: anyio.CancelScope) -> None:
@@ -181,13 +233,35 @@ async def writer(store: Store, receive: MemoryObjectReceiveStream[Batch]) -> Non
 async def download_worker(ctx: SyncContext, receive: MemoryObjectReceiveStream[DownloadJob]) -> None:
     async with receive:
         async for job in receive:
-            await ctx.guarded(f"{job.product} {job.label}", download, ctx, job)
+            await download(ctx, job)
 
 
 async def download(ctx: SyncContext, job: DownloadJob) -> None:
-    stored = await ctx.client.download(job.product, job.path, ctx.blobs.writer(), job.size)
-    row: dict[str, Any] = {"id": job.item_id, "sha256": stored.sha256}
+    """One attachment's bytes. A failure is owed (the next run tries again); an attachment gone since it was
+    listed (404) is marked deleted, and one the account may not read (403) is recorded as refused: neither is
+    a failure that would turn every night red."""
+    key = ("download", f"{job.table}:{job.item_id}")
+    stream = f"{job.product} {job.label}"
+    try:
+        stored = await ctx.client.download(job.product, job.path, ctx.blobs.writer(), job.size)
+    except DiskFull:
+        raise
+    except ApiError as error:
+        if error.status not in (403, 404, 410):
+            await ctx.owe([Debt(*key, ctx.fail(stream, error))])
+            return
+        gone = error.status != 403
+        change = {"deleted_at": now_iso()} if gone else {"download_refused": str(error)}
+        if not gone and job.table == "confluence_attachments":
+            change["sha256_version"] = job.version  # refused for this version: a new version is asked again
+        ctx.progress.warn(stream, "gone since it was listed: marked deleted" if gone else f"not stored: {error}")
+        await ctx.emit(Batch(job.table, [{"id": job.item_id, **change}], update_only=True, paid=[key]))
+        return
+    except Exception as error:
+        await ctx.owe([Debt(*key, ctx.fail(stream, error))])
+        return
+    row: dict[str, Any] = {"id": job.item_id, "sha256": stored.sha256, "download_refused": None}
     if job.table == "confluence_attachments":
         row["sha256_version"] = job.version
     ctx.progress.advance("attachment bytes stored" if stored.new else "attachment bytes already stored")
-    await ctx.emit(Batch(job.table, [row], update_only=True))
+    await ctx.emit(Batch(job.table, [row], update_only=True, paid=[key]))

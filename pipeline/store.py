@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS jira_worklogs (
 CREATE TABLE IF NOT EXISTS jira_changelogs (
     id TEXT PRIMARY KEY, issue_id TEXT REFERENCES jira_issues(id), created TEXT, raw TEXT);
 CREATE TABLE IF NOT EXISTS sync_state (stream TEXT PRIMARY KEY, value TEXT, updated_at TEXT);
+CREATE TABLE IF NOT EXISTS sync_debts (
+    kind TEXT NOT NULL, key TEXT NOT NULL, detail TEXT, first_failed_at TEXT, last_failed_at TEXT,
+    attempts INTEGER DEFAULT 1, last_error TEXT, run_id INTEGER, PRIMARY KEY (kind, key));
 CREATE TABLE IF NOT EXISTS sync_runs (
     id INTEGER PRIMARY KEY, started_at TEXT, finished_at TEXT, status TEXT, requests INTEGER DEFAULT 0,
     retries INTEGER DEFAULT 0, rate_limited INTEGER DEFAULT 0, rows_written INTEGER DEFAULT 0,
@@ -97,6 +100,9 @@ ADDED = {
     "confluence_comments": ("body_text TEXT",),
     "jira_issues": ("description_text TEXT",),
     "jira_comments": ("body_text TEXT",),
+    # why the bytes are not stored when the site refuses them for good (403): the row stays, sha256 NULL
+    "confluence_attachments": ("download_refused TEXT",),
+    "jira_attachments": ("download_refused TEXT",),
 }
 SEARCH = {  # full-text search, kept current by triggers
     "confluence_pages": ["title", "body_text"],
@@ -143,7 +149,7 @@ SELECT a.id, i.key AS issue_key, pr.key AS project_key, a.filename, a.mime_type,
        substr(a.sha256, 1, 2) || '/' || a.sha256 AS blob_path, a.deleted_at
 FROM jira_attachments a LEFT JOIN jira_issues i ON i.id = a.issue_id LEFT JOIN jira_projects pr ON pr.id = i.project_id;
 """
-BOOKKEEPING_COLUMNS = {"seen_sweep", "fetched_sweep", "labels_version", "sha256", "sha256_version"}
+BOOKKEEPING_COLUMNS = {"seen_sweep", "fetched_sweep", "labels_version", "sha256", "sha256_version", "download_refused"}
 CONTENT_TABLES = (
     "confluence_spaces",
     "confluence_pages",
@@ -176,6 +182,20 @@ class Sweep:
     params: tuple = ()
 
 
+@dataclass(frozen=True)
+class Debt:
+    """A part that failed and is owed: stored with the progress it interrupts, paid first by the next run, and
+    until then named by `report` and keeping the exit status at 2.
+
+    kinds: `jira_issue` (key: issue id; detail: project id), `download` (key: table:id), `stream` (key: the
+    listing's name; its cursor or pending mark is the state that resumes it)."""
+
+    kind: str
+    key: str
+    error: str = ""
+    detail: str | None = None
+
+
 @dataclass
 class Batch:
     """Rows for one table and the checkpoints they complete, committed together."""
@@ -188,6 +208,8 @@ class Batch:
     sweep: int | None = None  # the sweep that saw these rows and touched ids
     close: Sweep | None = None  # applied after the rows: marks what the sweep did not see as deleted
     replace_for: list[str] = field(default_factory=list)  # content ids whose label pairs `rows` replace
+    owe: list[Debt] = field(default_factory=list)  # parts that failed, recorded with this batch's progress
+    paid: list[tuple[str, str]] = field(default_factory=list)  # (kind, key) of debts this batch settles
     then: list[Batch] = field(default_factory=list)  # more batches that must commit in the same transaction
     done: Any = None  # an anyio.Event the writer sets once this batch is committed (a flush barrier)
 
@@ -220,6 +242,7 @@ class Store:
         self.counts = WriteCounts()
         self._lock_handle = None
         self._columns: dict[str, list[str]] = {}
+        self.run_id: int | None = None  # the run debts are recorded against
 
     # -- opening --------------------------------------------------------------------------------
     def open(self) -> Store:
@@ -335,6 +358,7 @@ class Store:
         if batch.close is not None:
             self._close(batch.close)
         stamp = now_iso()
+        self._debts(batch, stamp)
         for stream, value in batch.state.items():
             if value is None:
                 self.conn.execute("DELETE FROM sync_state WHERE stream = ?", (stream,))
@@ -346,6 +370,18 @@ class Store:
                 )
         for more in batch.then:
             self._apply(more)
+
+    def _debts(self, batch: Batch, stamp: str) -> None:
+        if batch.paid:
+            self.conn.executemany("DELETE FROM sync_debts WHERE kind = ? AND key = ?", batch.paid)
+        if batch.owe:
+            self.conn.executemany(
+                "INSERT INTO sync_debts(kind, key, detail, first_failed_at, last_failed_at, attempts, last_error, "
+                "run_id) VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET "
+                "last_failed_at = excluded.last_failed_at, attempts = attempts + 1, last_error = excluded.last_error, "
+                "run_id = excluded.run_id, detail = COALESCE(excluded.detail, detail)",
+                [(d.kind, d.key, d.detail, stamp, stamp, d.error[:1000], self.run_id) for d in batch.owe],
+            )
 
     def _upsert(self, batch: Batch) -> None:
         """Insert new rows; update rows whose content changed (or that come back); count which was which."""
@@ -423,12 +459,20 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------------
     def start_run(self, options: dict[str, Any]) -> int:
+        """Record a new run. A `running` row left by another process (killed with SIGKILL, or a power cut) cannot
+        be running now, since this one holds the lock: it is marked `interrupted` first."""
         self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(
+            "UPDATE sync_runs SET status = 'interrupted', finished_at = COALESCE(finished_at, ?) "
+            "WHERE status = 'running'",
+            (now_iso(),),
+        )
         cursor = self.conn.execute(
             "INSERT INTO sync_runs(started_at, status, options) VALUES (?, 'running', ?)", (now_iso(), dumps(options))
         )
         self.conn.execute("COMMIT")
-        return int(cursor.lastrowid)
+        self.run_id = int(cursor.lastrowid)
+        return self.run_id
 
     def finish_run(self, run_id: int, status: str, stats: dict[str, int], errors: list[dict[str, str]]) -> None:
         counts = self.counts.as_dict()

@@ -16,6 +16,7 @@ from .dataset import blob_bytes
 from .jira_content import CUSTOM_FIELDS, STATUSES, JiraContent
 from .media import MediaSigner
 from .responses import http_error, int_param, jira_error, json_response
+from .troubles import Troubles
 
 Record = dict[str, Any]
 INLINE_LIMIT = 20  # comments and worklogs embedded in an issue are cut here, as in Jira
@@ -42,6 +43,7 @@ class JiraApi:
         self.zone_name, self.zone, self.email, self.clock = zone, ZoneInfo(zone), email, clock
         self.bulkfetched: list[list[str]] = []  # every bulkfetch's ids, for tests of resume
         self.searched: list[str] = []  # every search/jql query, for tests of the incremental window
+        self.troubles = Troubles()  # the simulator's own, set by it
 
     # -- shapes ---------------------------------------------------------------------------------
     def stamp(self, ts: float) -> str:
@@ -341,12 +343,17 @@ class JiraApi:
         self.bulkfetched.append([str(i) for i in wanted])
         fields = params.get("fields") or ["*navigable"]
         expand = set(params.get("expand") or [])
-        issues = []
+        issues, errors = [], []
+        unreturned = self.troubles.unreturned([str(i) for i in wanted])
         for name in wanted:
             issue_id = self.content.locate(str(name))
-            if issue_id is not None:  # invisible or missing issues are simply left out, as Jira does
-                issues.append(self.issue_shape(self.content.issue(issue_id), fields, expand))
-        return json_response({"issues": issues, "issueErrors": []})
+            if issue_id is None:  # invisible or missing issues are simply left out, as Jira does
+                continue
+            if str(name) in unreturned:  # the spec: "a retriable error or payload constraint"
+                errors.append({"id": issue_id, "errorMessage": "The issue could not be retrieved. Try again."})
+                continue
+            issues.append(self.issue_shape(self.content.issue(issue_id), fields, expand))
+        return json_response({"issues": issues, "issueErrors": errors})
 
     def _issue_or_404(self, request: web.Request) -> Record:
         issue_id = self.content.locate(request.match_info["issueIdOrKey"])

@@ -28,6 +28,7 @@ from .jira_content import JiraContent, JiraMutations
 from .media import MediaHost, MediaSigner
 from .overlay import Overlay
 from .responses import json_response
+from .troubles import Troubles
 
 LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Log in with Atlassian account</title></head>"
@@ -58,6 +59,7 @@ class Simulator:
         self.token = self.tokens.add_token(token)
         self.log = RequestLog()
         self.limits = Limits(self.config)
+        self.troubles = Troubles(seed=self.config.seed)  # failures a test sets and lifts
         self.urls: dict[str, str] = {}
         self.runners: list[web.AppRunner] = []
         self.operations: dict[Any, Any] = {}
@@ -130,6 +132,7 @@ class Simulator:
         jira = self.jira_api = JiraApi(
             self.jira, self.site_url, self.signer, self.config.time_zone, self.config.account_email, self.overlay.now
         )
+        jira.troubles = self.troubles
         for product, api in (("confluence", confluence), ("jira", jira)):
             for method, path, handler in api.routes():
                 routable = re.sub(r"\{([^}]+)\}", lambda m: "{" + m.group(1).replace("-", "_") + "}", path)
@@ -208,7 +211,7 @@ class Simulator:
             )
         family = f"{product}:{request.method}:{route.resource.canonical.split('/')[7]}"
         request[FAMILY] = family
-        refusal = self._rate_limit(product, family)
+        refusal = self._rate_limit(product, family) or self.troubles.refuse(request.path)
         if refusal is not None:
             return refusal
         fault = self.limits.fault()

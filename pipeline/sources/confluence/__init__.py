@@ -18,12 +18,13 @@ contents (pages and blog posts), comments, attachments, labels.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import anyio
 
 from ...context import SyncContext
-from .attachments import sync_attachments
+from .attachments import pay_download_debts, sync_attachments
 from .comments import sync_comments
 from .contents import site_wide, sync_all_contents, sync_contents
 from .labels import sync_labels
@@ -31,12 +32,22 @@ from .spaces import sync_spaces
 
 
 async def sync(ctx: SyncContext) -> None:
+    await pay_download_debts(ctx)  # bytes earlier runs failed to fetch come first
     spaces = await sync_spaces(ctx)
     limiter = anyio.CapacityLimiter(ctx.settings.concurrency)
     async with anyio.create_task_group() as group:
         for kind in ("page", "blogpost"):
             if site_wide(ctx, kind):
-                group.start_soon(ctx.guarded, f"confluence {kind}s", sync_all_contents, ctx, kind, spaces)
+                stream = f"confluence {kind}s"
+                per_space = [f"confluence {kind}s of {space['key']}" for space in spaces]  # it covers them all
+                group.start_soon(
+                    partial(ctx.guarded, owes=[stream], pays=[stream, *per_space]),
+                    stream,
+                    sync_all_contents,
+                    ctx,
+                    kind,
+                    spaces,
+                )
                 continue
             for space in spaces:
                 stream = f"confluence {kind}s of {space['key']}"

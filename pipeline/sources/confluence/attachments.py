@@ -26,23 +26,30 @@ async def sync_attachments(ctx: SyncContext) -> None:
     await queue_downloads(ctx, None)  # anything an earlier, interrupted run listed but never downloaded
 
 
+async def pay_download_debts(ctx: SyncContext) -> None:
+    owed = [key.split(":", 1)[1] for key, _ in ctx.owed("download") if key.startswith("confluence_")]
+    await queue_downloads(ctx, owed)
+
+
 async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> None:
     """Queue bytes for attachments whose stored bytes are missing or of another version."""
     if ids is None:
         scope, params = container_scope(ctx)
         rows = ctx.db.execute(
-            f"SELECT id, container_id, version, file_size, sha256, sha256_version FROM confluence_attachments "
-            f"WHERE deleted_at IS NULL AND {scope}",
+            f"SELECT id, container_id, version, file_size, sha256, sha256_version, download_refused "
+            f"FROM confluence_attachments WHERE deleted_at IS NULL AND {scope}",
             params,
         ).fetchall()
     else:
         rows = ctx.lookup(
-            "SELECT id, container_id, version, file_size, sha256, sha256_version "
+            "SELECT id, container_id, version, file_size, sha256, sha256_version, download_refused "
             "FROM confluence_attachments WHERE id IN ({marks})",
             ids,
         )
-    for attachment_id, container, version, size, sha, sha_version in rows:
+    for attachment_id, container, version, size, sha, sha_version, refused in rows:
         if sha and sha_version == version and ctx.blobs.has(sha):
+            continue
+        if refused and sha_version == version and not ctx.settings.full:  # 403 for this version: --full asks again
             continue
         if ("confluence", attachment_id) in ctx.queued_downloads:
             continue

@@ -18,11 +18,13 @@ sweeps), children (comments, attachments, worklogs), attachments (bytes), change
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 
 from ...context import SyncContext
 from .attachments import queue_downloads
-from .issues import sync_known_projects, sync_new_project
+from .issues import pay_issue_debts, sync_known_projects, sync_new_project
 from .projects import sync_fields, sync_projects
 from .rows import GROUP, Row
 
@@ -32,6 +34,7 @@ async def sync(ctx: SyncContext) -> None:
     async with anyio.create_task_group() as group:
         group.start_soon(ctx.guarded, "jira fields", sync_fields, ctx)
         group.start_soon(ctx.guarded, "jira projects", sync_projects, ctx, projects)
+    await pay_debts(ctx, projects)  # what earlier runs failed to fetch comes first
     bulk = anyio.CapacityLimiter(ctx.settings.concurrency)
     saved = {p["id"]: ({} if ctx.settings.full else ctx.saved(f"jira:issues:{p['id']}")) for p in projects}
     known = [p for p in projects if saved[p["id"]].get("mark") and not saved[p["id"]].get("pending")]
@@ -42,6 +45,13 @@ async def sync(ctx: SyncContext) -> None:
         for start in range(0, len(known), GROUP):
             chunk = known[start : start + GROUP]
             marks = [int(saved[p["id"]]["mark"]) for p in chunk]
-            group.start_soon(ctx.guarded, "jira issues", sync_known_projects, ctx, chunk, min(marks), bulk)
+            owes = [f"jira issues of {p['key']}" for p in chunk]  # the same debts as a project's first listing
+            guard = partial(ctx.guarded, owes=owes)
+            group.start_soon(guard, "jira issues", sync_known_projects, ctx, chunk, min(marks), bulk)
     await ctx.flush()
     await queue_downloads(ctx, None)  # anything an earlier, interrupted run stored but never downloaded
+
+
+async def pay_debts(ctx: SyncContext, projects: list[Row]) -> None:
+    await queue_downloads(ctx, [key.split(":", 1)[1] for key, _ in ctx.owed("download") if key.startswith("jira_")])
+    await pay_issue_debts(ctx, projects)

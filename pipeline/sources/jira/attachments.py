@@ -8,10 +8,15 @@ from .rows import API
 
 async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> None:
     """Queue bytes for attachments not yet stored (Jira attachments never change: a new file is a new id)."""
-    sql = "SELECT id, json_extract(raw, '$.content'), size, sha256 FROM jira_attachments WHERE deleted_at IS NULL"
+    sql = (
+        "SELECT id, json_extract(raw, '$.content'), size, sha256, download_refused FROM jira_attachments "
+        "WHERE deleted_at IS NULL"
+    )
     rows = ctx.db.execute(sql).fetchall() if ids is None else ctx.lookup(sql + " AND id IN ({marks})", ids)
-    for attachment_id, content, size, sha in rows:
+    for attachment_id, content, size, sha, refused in rows:
         if (sha and ctx.blobs.has(sha)) or ("jira", attachment_id) in ctx.queued_downloads:
+            continue
+        if refused and not ctx.settings.full:  # the site said 403: asked again with --full
             continue
         ctx.queued_downloads.add(("jira", attachment_id))
         path = content or f"{API}/attachment/content/{attachment_id}"

@@ -7,12 +7,14 @@ import time
 import anyio
 
 from ...context import SyncContext
-from ...errors import UnexpectedResponse
+from ...errors import DiskFull, UnexpectedResponse
 from ...paginate import token_pages
-from ...store import Batch, Sweep, dumps
+from ...store import Batch, Debt, Sweep, dumps
 from .changelogs import sync_changelogs
 from .children import CHILD_TABLES, IssueChildren
 from .rows import API, BULK, ID_PAGE, Row, issue_row
+
+RETRY_SIZES = (10, 1)  # issueErrors are asked again in batches this large, then one by one
 
 
 async def sync_new_project(ctx: SyncContext, project: Row, bulk: anyio.CapacityLimiter) -> None:
@@ -79,10 +81,48 @@ async def list_issues(
 
 async def _fetch_limited(ctx: SyncContext, bulk: anyio.CapacityLimiter, ids: list[str], sweep: int) -> None:
     async with bulk:
-        await ctx.guarded(f"jira issues {ids[0]}..{ids[-1]}", fetch_issues, ctx, ids, sweep)
+        await fetch_owing(ctx, ids, sweep)
 
 
-async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> None:
+async def fetch_owing(ctx: SyncContext, ids: list[str], sweep: int) -> None:
+    """Fetch issues; those Jira says it could not return (`issueErrors`: retriable, or too large a payload)
+    are asked again in smaller batches, then one by one. Whatever still fails is owed: recorded in the store
+    before the project's mark can move, and fetched first by the next run."""
+    stream = f"jira issues {ids[0]}..{ids[-1]}"
+    try:
+        refused, why = await fetch_issues(ctx, ids, sweep), "Jira could not return the issue (issueErrors)"
+        for size in RETRY_SIZES:
+            if not refused:
+                return
+            again = []
+            for start in range(0, len(refused), size):
+                again += await fetch_issues(ctx, refused[start : start + size], sweep)
+            refused = again
+    except DiskFull:
+        raise
+    except Exception as error:
+        refused, why = ids, ctx.fail(stream, error)
+    else:
+        if refused:
+            why = ctx.fail(stream, UnexpectedResponse(f"Jira could not return issues {', '.join(refused[:10])}"))
+    await ctx.owe([Debt("jira_issue", issue_id, why) for issue_id in refused])
+
+
+async def pay_issue_debts(ctx: SyncContext, projects: list[Row]) -> None:
+    """Issues earlier runs failed to fetch, fetched before anything else (only those, not a relisting)."""
+    owed = [key for key, _ in ctx.owed("jira_issue")]
+    if ctx.settings.projects:  # a limited run pays what it can place in its projects, and what it cannot place
+        elsewhere = {p["id"] for p in projects}
+        stored = dict(ctx.lookup("SELECT id, project_id FROM jira_issues WHERE id IN ({marks})", owed))
+        owed = [key for key in owed if stored.get(key) in elsewhere or key not in stored]
+    async with anyio.create_task_group() as group:
+        limiter = anyio.CapacityLimiter(ctx.settings.concurrency)
+        for start in range(0, len(owed), BULK):
+            group.start_soon(_fetch_limited, ctx, limiter, owed[start : start + BULK], ctx.run_id)
+
+
+async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> list[str]:
+    """One bulkfetch: the issues and everything under them. Returns the ids Jira could not return."""
     body = {"issueIdsOrKeys": ids, "fields": ["*all"], "fieldsByKeys": False}
     response = await ctx.client.post("jira", f"{API}/issue/bulkfetch", body)
     issues = response.data.get("issues") if isinstance(response.data, dict) else None
@@ -96,11 +136,10 @@ async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> None:
     await children.emit(ctx)
     if ctx.settings.jira_changelogs:
         await sync_changelogs(ctx, [str(i["id"]) for i in issues])
-    # last: an issue counts as fetched in this sweep only once everything under it is committed
-    fetched = [{"id": str(i["id"]), "fetched_sweep": sweep} for i in issues]
-    await ctx.emit(Batch("jira_issues", fetched, update_only=True))
-    if errors:
-        retry = [str(e.get("id")) for e in errors if e.get("id")]
-        raise UnexpectedResponse(
-            f"Jira could not return issues {', '.join(retry[:10])}: {errors[0].get('errorMessage')}"
-        )
+    # last: an issue counts as fetched in this sweep only once everything under it is committed; what it owed
+    # is paid in the same transaction
+    fetched = [str(i["id"]) for i in issues]
+    stamps = [{"id": i, "fetched_sweep": sweep} for i in fetched]
+    await ctx.emit(Batch("jira_issues", stamps, update_only=True, paid=[("jira_issue", i) for i in fetched]))
+    returned = set(fetched)
+    return [str(e["id"]) for e in errors if isinstance(e, dict) and e.get("id") and str(e["id"]) not in returned]
