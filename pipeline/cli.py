@@ -118,8 +118,12 @@ def report_result(result: SyncResult, log_format: str = "text") -> None:
         f"({stats.get('retries', 0):,} retries, {stats.get('rate_limited', 0):,} x 429), {rows:,} rows written, "
         f"{stats.get('downloads', 0):,} attachments ({stats.get('bytes_downloaded', 0):,} bytes)"
     )
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning.stream}: {warning.message}", err=True)
     for error in result.errors:
         click.echo(f"  failed: {error.stream}: {error.message}", err=True)
+    if result.status == "interrupted":
+        click.echo("  interrupted: what was fetched is kept; the next run goes on from there", err=True)
 
 
 @main.command("check")

@@ -271,3 +271,44 @@ async def test_a_run_limited_to_some_spaces_sweeps_only_those_spaces(tmp_path):
         "SELECT COUNT(*) FROM confluence_pages WHERE deleted_at IS NULL AND space_id = ?", (outside["id"],)
     ).fetchone()[0]
     assert live_pages > 0, "pages of spaces left out are not marked deleted"
+
+
+async def test_full_refreshes_labels_that_changed_without_a_new_version(tmp_path):
+    """Labelling a page does not give it a new version: incremental runs cannot see it; --full must."""
+    async with Simulator(SimConfig(scale="tiny", seed=12)) as sim:
+        await run_sync(sim, tmp_path)
+        page = next(p for p in sim.confluence.contents("page") if p["status"] == "current")
+        sim.confluence_changes.set_labels(page["id"], ["runbook"])
+        await run_sync(sim, tmp_path, full=True)
+        want = {lab["id"] for lab in sim.confluence.labels_of(page["id"])}
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    got = {
+        r[0] for r in conn.execute("SELECT label_id FROM confluence_content_labels WHERE content_id = ?", (page["id"],))
+    }
+    assert got == want
+
+
+async def test_with_spaces_changed_comments_come_from_the_recent_listing_not_one_request_each(tmp_path, monkeypatch):
+    monkeypatch.setattr("pipeline.sources.confluence.comments.LIMIT", 5)  # edits span several listing pages
+    async with Simulator(SimConfig(scale="small", seed=13)) as sim:
+        await run_sync(sim, tmp_path)
+        inside, outside = (sim.confluence.space(s) for s in sim.confluence.space_ids()[:2])
+        footer = sim.confluence.all_comments("footer")
+        mine = [c for c in footer if sim.confluence.space_of(c["_container"]) == inside["id"]]
+        theirs = [c for c in footer if sim.confluence.space_of(c["_container"]) == outside["id"]]
+        for ours, other in zip(mine[:6], theirs[:6], strict=True):  # edited in turns, newest first in the listing
+            sim.confluence_changes.edit_comment(ours["id"])
+            sim.confluence_changes.edit_comment(other["id"])
+        sim.log.clear()
+        result = await run_sync(sim, tmp_path, spaces=(inside["key"],))
+        assert result.status == "ok", result.errors
+        singles = [e for e in sim.log.gateway() if e.path.rsplit("/", 1)[-1] in {c["id"] for c in mine}]
+        want = {c["id"]: sim.confluence.comment(c["id"])["version"]["number"] for c in mine}
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    got = dict(
+        conn.execute(
+            f"SELECT id, version FROM confluence_comments WHERE id IN ({', '.join('?' * len(want))})", list(want)
+        )
+    )
+    assert got == want, "every comment of the space is current"
+    assert singles == [], "the recent listing brought every edited comment of the space"

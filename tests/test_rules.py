@@ -202,3 +202,14 @@ def test_missing_scopes_are_the_smallest_set_to_add():
     assert op.allows(frozenset({"read:jira-work"})) and op.allows(ALL_READ_SCOPES)
     granular = frozenset({"read:field:jira", "read:avatar:jira", "read:project-category:jira", "read:project:jira"})
     assert op.missing(granular) == ("read:field-configuration:jira",)
+
+
+def test_an_error_inside_task_groups_is_shown_by_its_own_message_not_as_an_exception_group():
+    from pipeline.errors import MissingScope, explain
+
+    scope = MissingScope("GET /rest/api/3/issue/{id}/comment", ("read:jira-work",))
+    nested = ExceptionGroup("outer", [ExceptionGroup("inner", [ValueError("x"), scope]), KeyError("y")])
+    message = explain(nested)
+    assert message.startswith("the token lacks a scope for GET /rest/api/3/issue/{id}/comment: add read:jira-work")
+    assert "ExceptionGroup" not in message and message.endswith("(+2 more)")
+    assert explain(ValueError("plain")) == "internal error: ValueError: plain"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import anyio
+
 from ...context import Chain, SyncContext
 from ...paginate import cursor_pages
 from ...store import Batch, Sweep, dumps
@@ -46,13 +48,14 @@ async def recent_comments(ctx: SyncContext, kind: str, mark: str) -> str | None:
     newest = None
     params = {"limit": LIMIT, "body-format": "storage", "sort": "-modified-date"}
     async for page in cursor_pages(ctx.client, "confluence", f"{V2}/{kind}-comments", params):
-        rows = scoped(ctx, [comment_row(item, kind) for item in page.items])
-        fresh = [r for r in rows if (r["updated_at"] or "") >= threshold]
+        listed = [comment_row(item, kind) for item in page.items]
+        fresh = [r for r in listed if (r["updated_at"] or "") >= threshold]
         newest = max([newest or "", *(r["updated_at"] or "" for r in fresh)]) or None
-        if fresh:
-            await ctx.emit(Batch("confluence_comments", fresh))
-        if len(fresh) < len(page.items):
-            break  # the rest is older than the mark
+        kept = scoped(ctx, fresh)  # with --spaces, only those spaces' comments are stored
+        if kept:
+            await ctx.emit(Batch("confluence_comments", kept))
+        if len(fresh) < len(listed):
+            break  # the rest is older than the mark (judged on every comment listed, in scope or not)
     return newest
 
 
@@ -64,13 +67,16 @@ async def touch_or_fetch_comments(
         ctx.lookup("SELECT id, version FROM confluence_comments WHERE id IN ({marks})", [r["id"] for r in rows])
     )
     touch = [r["id"] for r in rows if stored.get(r["id"]) == r["version"]]
-    fetched = []
-    for row in rows:
-        if stored.get(row["id"]) != row["version"]:
-            response = await ctx.client.get(
-                "confluence", f"{V2}/{kind}-comments/{row['id']}", {"body-format": "storage"}
-            )
-            fetched.append({**comment_row(response.data, kind), "seen_sweep": chain.sweep})
+    missed = [r["id"] for r in rows if stored.get(r["id"]) != r["version"]]
+    fetched: list[Row] = []
+
+    async def fetch(comment_id: str) -> None:
+        response = await ctx.client.get("confluence", f"{V2}/{kind}-comments/{comment_id}", {"body-format": "storage"})
+        fetched.append({**comment_row(response.data, kind), "seen_sweep": chain.sweep})
+
+    async with anyio.create_task_group() as group:  # at most a page's worth, limited by the client per family
+        for comment_id in missed:
+            group.start_soon(fetch, comment_id)
     await ctx.emit(
         Batch("confluence_comments", fetched, touch=touch, sweep=chain.sweep, state=chain.checkpoint(following))
     )

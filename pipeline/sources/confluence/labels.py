@@ -10,7 +10,8 @@ from .scope import container_scope
 
 
 async def sync_labels(ctx: SyncContext) -> None:
-    """Labels of the pages and blog posts whose labels are older than their version (new or changed)."""
+    """Labels of the pages and blog posts whose labels are older than their version (new or changed), or of
+    every one with --full (labelling a page does not give it a new version, so only --full sees that)."""
     labels: list[Row] = []
     async for page in cursor_pages(ctx.client, "confluence", f"{V2}/labels", {"limit": LIMIT}):
         labels.extend(page.items)
@@ -18,8 +19,9 @@ async def sync_labels(ctx: SyncContext) -> None:
     scope, params = container_scope(ctx, "id")
     stale = {
         kind: ctx.db.execute(
-            f"SELECT id, version FROM {table} WHERE deleted_at IS NULL AND labels_version IS NOT version AND {scope}",
-            params,
+            f"SELECT id, version FROM {table} WHERE deleted_at IS NULL AND {scope} "
+            "AND (labels_version IS NOT version OR ?)",  # a label added or removed keeps the version: --full asks all
+            (*params, ctx.settings.full),
         ).fetchall()
         for kind, table in TABLES.items()
     }
