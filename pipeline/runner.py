@@ -138,6 +138,14 @@ def owed_from_before(ctx: SyncContext) -> list[StreamError]:
     ]
 
 
+def obsolete_streams(ctx: SyncContext) -> set[str]:
+    """Owed listings of a space or project that no longer exists: a run whose listing of every space (or
+    project) went to the end without meeting them (no --spaces or --projects) settles them."""
+    listed = {"confluence": ("confluence", ctx.settings.spaces), "jira": ("jira projects", ctx.settings.projects)}
+    whole = {product for product, (listing, limited) in listed.items() if listing in ctx.completed and not limited}
+    return {key for key, _ in ctx.owed("stream") if key.split(" ", 1)[0] in whole and key not in ctx.attempted}
+
+
 def covered(ctx: SyncContext, kind: str, key: str) -> bool:
     """Whether this run set out to pay a debt (e.g. not a Jira debt in a --only confluence run)."""
     if kind == "stream":
@@ -183,7 +191,8 @@ async def _run_tasks(ctx, settings, store, progress, write_send, write_receive, 
                 if settings.wants("jira"):
                     sources.start_soon(ctx.guarded, "jira", jira.sync, ctx)
             if not ctx.interrupted:  # streams that ran to the end have paid their debts
-                await ctx.emit(Batch("sync_debts", paid=[("stream", s) for s in sorted(ctx.completed)]))
+                paid = [("stream", s) for s in sorted(ctx.completed | obsolete_streams(ctx))]
+                await ctx.emit(Batch("sync_debts", paid=paid))
         ticker.cancel()
         listener.cancel()
 

@@ -24,7 +24,8 @@ from typing import Any
 import anyio
 
 from ...context import SyncContext
-from .attachments import pay_download_debts, sync_attachments
+from ..downloads import pay_download_debts
+from .attachments import queue_downloads, sync_attachments
 from .comments import sync_comments
 from .contents import site_wide, sync_all_contents, sync_contents
 from .labels import sync_labels
@@ -32,7 +33,7 @@ from .spaces import sync_spaces
 
 
 async def sync(ctx: SyncContext) -> None:
-    await pay_download_debts(ctx)  # bytes earlier runs failed to fetch come first
+    await pay_download_debts(ctx, "confluence_attachments", queue_downloads)  # owed bytes come first
     spaces = await sync_spaces(ctx)
     limiter = anyio.CapacityLimiter(ctx.settings.concurrency)
     async with anyio.create_task_group() as group:

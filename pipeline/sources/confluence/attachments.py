@@ -26,12 +26,7 @@ async def sync_attachments(ctx: SyncContext) -> None:
     await queue_downloads(ctx, None)  # anything an earlier, interrupted run listed but never downloaded
 
 
-async def pay_download_debts(ctx: SyncContext) -> None:
-    owed = [key.split(":", 1)[1] for key, _ in ctx.owed("download") if key.startswith("confluence_")]
-    await queue_downloads(ctx, owed)
-
-
-async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> None:
+async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> set[str]:
     """Queue bytes for attachments whose stored bytes are missing or of another version."""
     if ids is None:
         scope, params = container_scope(ctx)
@@ -46,6 +41,7 @@ async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> None:
             "FROM confluence_attachments WHERE id IN ({marks})",
             ids,
         )
+    queued: set[str] = set()
     for attachment_id, container, version, size, sha, sha_version, refused in rows:
         if sha and sha_version == version and ctx.blobs.has(sha):
             continue
@@ -54,6 +50,7 @@ async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> None:
         if ("confluence", attachment_id) in ctx.queued_downloads:
             continue
         ctx.queued_downloads.add(("confluence", attachment_id))
+        queued.add(attachment_id)
         await ctx.fetch_bytes(
             DownloadJob(
                 "confluence",
@@ -65,3 +62,4 @@ async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> None:
                 f"attachment {attachment_id}",
             )
         )
+    return queued

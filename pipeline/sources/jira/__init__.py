@@ -23,6 +23,7 @@ from functools import partial
 import anyio
 
 from ...context import SyncContext
+from ..downloads import pay_download_debts
 from .attachments import queue_downloads
 from .issues import pay_issue_debts, sync_known_projects, sync_new_project
 from .projects import sync_fields, sync_projects
@@ -53,5 +54,5 @@ async def sync(ctx: SyncContext) -> None:
 
 
 async def pay_debts(ctx: SyncContext, projects: list[Row]) -> None:
-    await queue_downloads(ctx, [key.split(":", 1)[1] for key, _ in ctx.owed("download") if key.startswith("jira_")])
+    await pay_download_debts(ctx, "jira_attachments", queue_downloads)
     await pay_issue_debts(ctx, projects)

@@ -89,23 +89,24 @@ async def fetch_owing(ctx: SyncContext, ids: list[str], sweep: int) -> None:
     are asked again in smaller batches, then one by one. Whatever still fails is owed: recorded in the store
     before the project's mark can move, and fetched first by the next run."""
     stream = f"jira issues {ids[0]}..{ids[-1]}"
+    pending = ids
     try:
-        refused, why = await fetch_issues(ctx, ids, sweep), "Jira could not return the issue (issueErrors)"
+        pending = await fetch_issues(ctx, ids, sweep)
         for size in RETRY_SIZES:
-            if not refused:
+            if not pending:
                 return
-            again = []
-            for start in range(0, len(refused), size):
-                again += await fetch_issues(ctx, refused[start : start + size], sweep)
-            refused = again
+            again: list[str] = []
+            for start in range(0, len(pending), size):
+                again += await fetch_issues(ctx, pending[start : start + size], sweep)
+            pending = again
+        if not pending:
+            return
+        why = ctx.fail(stream, UnexpectedResponse(f"Jira could not return issues {', '.join(pending[:10])}"))
     except DiskFull:
         raise
     except Exception as error:
-        refused, why = ids, ctx.fail(stream, error)
-    else:
-        if refused:
-            why = ctx.fail(stream, UnexpectedResponse(f"Jira could not return issues {', '.join(refused[:10])}"))
-    await ctx.owe([Debt("jira_issue", issue_id, why) for issue_id in refused])
+        why = ctx.fail(stream, error)
+    await ctx.owe([Debt("jira_issue", issue_id, why) for issue_id in pending])
 
 
 async def pay_issue_debts(ctx: SyncContext, projects: list[Row]) -> None:
