@@ -178,3 +178,19 @@ def test_a_week_of_nights_with_failures_ends_exact_once_the_faults_are_gone(thre
         import hashlib
 
         assert hashlib.sha256(data).hexdigest() == name
+
+
+async def test_an_owed_download_of_an_attachment_deleted_since_is_settled_not_owed_forever(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=8)) as sim:
+        issue = next(i for i in sim.jira.all_issue_ids() if sim.jira.children("attachment", i))
+        attachment = sim.jira.children("attachment", issue)[0]["id"]
+        sim.troubles.failing_paths.add(f"/attachment/content/{attachment}")
+        first = await run_sync(sim, tmp_path, max_retries=1)
+        db = tmp_path / "atlassian.db"
+        assert first.exit_code == 2 and debts(db) == {("download", f"jira_attachments:{attachment}")}
+        sim.troubles.clear()
+        sim.jira_changes.delete_child("attachment", attachment)
+        second = await run_sync(sim, tmp_path)
+        assert second.exit_code == 0, second.errors
+        assert debts(db) == set()
+        assert differences(expected(sim), stored(db)) == {}
