@@ -23,6 +23,12 @@ def utc_ms(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(ts * 1000) % 1000:03d}Z"
 
 
+def with_millis(stamp: str) -> str:
+    """The simulator's Confluence times in the stored form: a whole second comes without `.mmm`."""
+    assert stamp.endswith("Z"), stamp
+    return stamp if "." in stamp else stamp[:-1] + ".000Z"
+
+
 def sha(seed: str, size: int) -> str:
     return hashlib.sha256(blob_bytes(seed, size)).hexdigest()
 
@@ -46,7 +52,7 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
                     record["title"],
                     record["status"],
                     record["version"]["number"],
-                    record["version"]["createdAt"],
+                    with_millis(record["version"]["createdAt"]),
                     record["_body"],
                 )
             )

@@ -61,7 +61,9 @@ def check(spec_operations, method: str, path: str, status: int, body) -> None:
 
 
 async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operations, http):
-    async with Simulator(SimConfig(scale="tiny", seed=4)) as sim:
+    # quirks off: real sites' documented departures from the schemas (numeric changelog times) are
+    # checked by test_real_bodies.py and the sync tests, not here
+    async with Simulator(SimConfig(scale="tiny", seed=4, real_quirks=False)) as sim:
         c, j = sim.confluence, sim.jira
         page = next(p for p in c.contents("page") if c.comments(p["id"]) and c.attachments_of(p["id"]))
         blog = next(c.contents("blogpost"))

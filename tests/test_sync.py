@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-from expected import blob_files, differences, expected, stored
+from expected import blob_files, differences, expected, stored, utc_ms
 from helpers import run_sync
 
 from pipeline.simulator.gatekeeper import SimConfig
@@ -90,9 +90,14 @@ async def test_jira_changelogs_and_worklogs_when_switched_on(sim, tmp_path):
     result = await run_sync(sim, tmp_path, jira_changelogs=True, jira_worklogs=True)
     assert result.status == "ok", result.errors
     conn = sqlite3.connect(tmp_path / "atlassian.db")
-    want_changelogs = {h["id"] for i in sim.jira.all_issue_ids() for h in sim.jira.children("changelog", i)}
+    # changelog/bulkfetch sends `created` as epoch milliseconds, as live sites do: stored in the one format
+    want_changelogs = {
+        (h["id"], h["_issue"], utc_ms(h["_created"]))
+        for i in sim.jira.all_issue_ids()
+        for h in sim.jira.children("changelog", i)
+    }
     want_worklogs = {w["id"] for i in sim.jira.all_issue_ids() for w in sim.jira.children("worklog", i)}
-    assert {r[0] for r in conn.execute("SELECT id FROM jira_changelogs")} == want_changelogs
+    assert set(conn.execute("SELECT id, issue_id, created FROM jira_changelogs")) == want_changelogs
     assert {r[0] for r in conn.execute("SELECT id FROM jira_worklogs")} == want_worklogs
 
 

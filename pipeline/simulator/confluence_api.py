@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -27,11 +28,16 @@ def sort_records(records: list[Record], sort: str | None, allowed: set[str]) -> 
         raise web.HTTPBadRequest(text=f"Invalid sort '{sort}'")
     keys: dict[str, Callable[[Record], Any]] = {
         "id": lambda r: int(r["id"].removeprefix("att")),
-        "created-date": lambda r: (r.get("createdAt") or r["version"]["createdAt"], r["id"]),
-        "modified-date": lambda r: (r["version"]["createdAt"], r["id"]),
+        "created-date": lambda r: (instant(r.get("createdAt") or r["version"]["createdAt"]), r["id"]),
+        "modified-date": lambda r: (instant(r["version"]["createdAt"]), r["id"]),
         "title": lambda r: (r.get("title", ""), r["id"]),
     }
     return sorted(records, key=keys[name], reverse=sort.startswith("-"))
+
+
+def instant(stamp: str) -> datetime:
+    """Times sort as instants: `...12Z` (no milliseconds) is earlier than `...12.345Z`, not later as a string."""
+    return datetime.fromisoformat(stamp)
 
 
 class ConfluenceApi:

@@ -27,6 +27,7 @@ from .dataset import (
     content_seed,
     iso,
     moment,
+    on_whole_second,
     rng_for,
     storage_body,
 )
@@ -35,6 +36,7 @@ from .overlay import Overlay, RevisionCache
 COMMENT_BASE = 100_000_000_000
 Record = dict[str, Any]
 LISTED_BY_DEFAULT = ("current", "archived", "draft")
+SPACE_TYPES = ("global", "knowledge_base", "global", "onboarding", "collaboration")  # all seen on real sites
 
 
 class ConfluenceContent:
@@ -61,7 +63,7 @@ class ConfluenceContent:
             "id": str(SPACE_BASE + i),
             "key": f"~{PEOPLE[i % len(PEOPLE)][:8]}" if personal else key,
             "name": f"{word.title()} space" + (" 🌍" if i % 3 == 1 else ""),
-            "type": "personal" if personal else "global",
+            "type": "personal" if personal else SPACE_TYPES[i % len(SPACE_TYPES)],
             "status": "archived" if i == 1 and self.scale.spaces > 3 else "current",
             "authorId": rng.choice(PEOPLE),
             "createdAt": iso(moment(rng)),
@@ -99,7 +101,7 @@ class ConfluenceContent:
 
     def _make_content(self, kind: str, content_id: str, space_index: int, j: int) -> Record:
         rng = rng_for(self.seed, kind, content_id)
-        created = moment(rng)
+        created = on_whole_second(moment(rng), content_id)
         status = self._generated_status(content_id, j)
         title = f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} {j}"
         if rng.random() < 0.05:
@@ -216,7 +218,7 @@ class ConfluenceContent:
             parent_id = str(int(comment_id) - rng.randint(1, k))
             if self._generated_kind(parent_id) == ("inline" if inline else "footer"):
                 parent = parent_id  # a reply threads under an earlier comment of its own kind
-        created = moment(rng)
+        created = on_whole_second(moment(rng), comment_id)
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30)))
         record: Record = {
             "id": comment_id,
@@ -278,7 +280,7 @@ class ConfluenceContent:
     def _make_attachment(self, attachment_id: str, container_id: str, k: int) -> Record:
         rng = rng_for(self.seed, "attachment", attachment_id)
         title, media_type = attachment_name(rng, k)
-        created = moment(rng)
+        created = on_whole_second(moment(rng), attachment_id)
         version = rng.randint(1, 3)
         seed = content_seed(rng, attachment_id, version)
         return {

@@ -40,6 +40,9 @@ class SimConfig:
     search_lag_s: float = 0.0  # how long a Jira change takes to show in search (search is eventually consistent)
     account_email: str = "sync-bot@serviceaccount.atlassian.com"
     unlicensed: tuple[str, ...] = ()  # products the account has no licence for: the gateway answers 403
+    # what real sites send beyond the spec's schemas (API_NOTES §7): changelog/bulkfetch `created` as epoch
+    # milliseconds, older attachment `content` URL forms. Off only to check answers against the schemas.
+    real_quirks: bool = True
 
 
 @dataclass

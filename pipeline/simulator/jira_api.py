@@ -6,6 +6,7 @@ import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -38,8 +39,9 @@ class JiraApi:
         zone: str,
         email: str,
         clock: Callable[[], float],
+        quirks: bool = True,
     ) -> None:
-        self.content, self.site_url, self.signer = content, site_url, signer
+        self.content, self.site_url, self.signer, self.quirks = content, site_url, signer, quirks
         self.zone_name, self.zone, self.email, self.clock = zone, ZoneInfo(zone), email, clock
         self.bulkfetched: list[list[str]] = []  # every bulkfetch's ids, for tests of resume
         self.searched: list[str] = []  # every search/jql query, for tests of the incremental window
@@ -99,8 +101,20 @@ class JiraApi:
             "created": self.stamp(record["_created"]),
             "size": record["size"],
             "mimeType": record["mimeType"],
-            "content": f"{self.site_url}/rest/api/3/attachment/content/{record['id']}",
+            "content": self.content_url(record),
         }
+
+    def content_url(self, record: Record) -> str:
+        """Today's form, or (with quirks) one of the older forms real sites still hand out (API_NOTES §7).
+
+        Only `/rest/api/3/attachment/content/{id}` is served through the gateway, as on the real one.
+        """
+        form = int(record["id"]) % 3 if self.quirks else 0
+        if form == 1:
+            return f"{self.site_url}/secure/attachment/{record['id']}/{quote(record['filename'])}"
+        if form == 2:
+            return f"{self.site_url}/jira/rest/api/3/attachment/content/{record['id']}"
+        return f"{self.site_url}/rest/api/3/attachment/content/{record['id']}"
 
     def worklog_shape(self, record: Record) -> Record:
         return {
@@ -115,13 +129,10 @@ class JiraApi:
             "timeSpentSeconds": record["timeSpentSeconds"],
         }
 
-    def history_shape(self, record: Record) -> Record:
-        return {
-            "id": record["id"],
-            "author": self.user(record["author"]),
-            "created": self.stamp(record["_created"]),
-            "items": record["items"],
-        }
+    def history_shape(self, record: Record, epoch_ms: bool = False) -> Record:
+        """`epoch_ms`: changelog/bulkfetch on a live site sends `created` as an epoch-milliseconds number."""
+        created = round(record["_created"] * 1000) if epoch_ms else self.stamp(record["_created"])
+        return {"id": record["id"], "author": self.user(record["author"]), "created": created, "items": record["items"]}
 
     def issue_fields(self, issue: Record) -> Record:
         project = self.content.project(issue["_project"]) or {}
@@ -406,7 +417,7 @@ class JiraApi:
         chunk = rows[start : start + limit]
         grouped: dict[str, list] = {}
         for issue_id, history in chunk:
-            grouped.setdefault(issue_id, []).append(self.history_shape(history))
+            grouped.setdefault(issue_id, []).append(self.history_shape(history, epoch_ms=self.quirks))
         body: Record = {"issueChangeLogs": [{"issueId": k, "changeHistories": v} for k, v in grouped.items()]}
         if start + limit < len(rows):
             body["nextPageToken"] = encode_token(start + limit)

@@ -130,7 +130,13 @@ class Simulator:
         app = web.Application(middlewares=[self._logged("gateway"), self._gate])
         confluence = ConfluenceApi(self.confluence, self.site_url, self.signer)
         jira = self.jira_api = JiraApi(
-            self.jira, self.site_url, self.signer, self.config.time_zone, self.config.account_email, self.overlay.now
+            self.jira,
+            self.site_url,
+            self.signer,
+            self.config.time_zone,
+            self.config.account_email,
+            self.overlay.now,
+            self.config.real_quirks,
         )
         jira.troubles = self.troubles
         for product, api in (("confluence", confluence), ("jira", jira)):

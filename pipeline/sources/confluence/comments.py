@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import anyio
 
 from ...context import Chain, SyncContext
 from ...paginate import cursor_pages
 from ...store import Batch, Sweep, dumps
+from ...times import parse, stamp, utc
 from .listing import chain_pages
 from .rows import LIMIT, V2, Row, comment_row, seen
 from .scope import container_scope, scoped
@@ -16,7 +17,8 @@ from .scope import container_scope, scoped
 
 async def sync_comments(ctx: SyncContext, kind: str) -> None:
     mark_stream = f"confluence:comments:{kind}:mark"
-    mark = None if ctx.settings.full else ctx.saved(mark_stream).get("mark")
+    # in the stored form, whatever an older version saved; a mark that cannot be read means: list everything
+    mark = None if ctx.settings.full else utc(ctx.saved(mark_stream).get("mark"))
     newest = await recent_comments(ctx, kind, mark) if mark else None
     await ctx.flush()  # the id listing below compares versions with what the recent listing stored
     chain = ctx.chain(f"confluence:comments:{kind}")
@@ -42,9 +44,11 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
 
 
 async def recent_comments(ctx: SyncContext, kind: str, mark: str) -> str | None:
-    """Comments modified since the mark (less the overlap), newest first, with their bodies."""
-    since = (datetime.fromisoformat(mark) - timedelta(minutes=ctx.settings.jira_overlap_minutes)).astimezone(UTC)
-    threshold = since.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """Comments modified since the mark (less the overlap), newest first, with their bodies.
+
+    Stored times are all in one form (pipeline.times), so the threshold compares with them as strings.
+    """
+    threshold = stamp(parse(mark) - timedelta(minutes=ctx.settings.jira_overlap_minutes))
     newest = None
     params = {"limit": LIMIT, "body-format": "storage", "sort": "-modified-date"}
     async for page in cursor_pages(ctx.client, "confluence", f"{V2}/{kind}-comments", params):

@@ -6,6 +6,7 @@ from typing import Any
 
 from ...store import dumps
 from ...text import from_storage
+from ...times import utc
 
 V2 = "/wiki/api/v2"
 LIMIT = 250
@@ -32,7 +33,7 @@ def space_row(item: Row) -> Row:
         "type": item.get("type"),
         "status": item.get("status"),
         "homepage_id": item.get("homepageId"),
-        "created_at": item.get("createdAt"),
+        "created_at": utc(item.get("createdAt")),
         "raw": dumps(item),
     }
 
@@ -47,8 +48,8 @@ def content_row(item: Row, kind: str) -> Row:
         "title": item.get("title"),
         "status": item.get("status"),
         "version": version.get("number"),
-        "created_at": item.get("createdAt"),
-        "updated_at": version.get("createdAt"),
+        "created_at": utc(item.get("createdAt")),
+        "updated_at": utc(version.get("createdAt")),
         "author_id": item.get("authorId"),
         "body_storage": body_of(item),
         "body_text": from_storage(body_of(item)),
@@ -83,7 +84,7 @@ def comment_row(item: Row, kind: str) -> Row:
         "kind": kind,
         "status": item.get("status"),
         "version": version.get("number"),
-        "updated_at": version.get("createdAt"),
+        "updated_at": utc(version.get("createdAt")),
         "author_id": version.get("authorId"),
         "body_storage": body_of(item),
         "body_text": from_storage(body_of(item)),
@@ -102,7 +103,7 @@ def attachment_row(item: Row) -> Row:
         "media_type": item.get("mediaType"),
         "file_size": item.get("fileSize"),
         "version": version.get("number"),
-        "created_at": item.get("createdAt"),
+        "created_at": utc(item.get("createdAt")),
         "file_id": item.get("fileId"),
         "raw": dumps(item),
     }

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from ...store import dumps
 from ...text import from_adf
+from ...times import utc
 
 API = "/rest/api/3"
 BULK = 100  # issue/bulkfetch takes at most 100 ids
@@ -14,19 +14,6 @@ ID_PAGE = 5000  # search/jql serves up to 5000 ids a page when only ids are aske
 GROUP = 50  # projects listed together once they are known
 CHILD_KEYS = ("comment", "worklog")  # stored in their own tables, not twice inside `fields`
 Row = dict[str, Any]
-
-
-def utc(stamp: str | None) -> str | None:
-    """Jira's 2024-05-01T03:00:00.000-0700 as 2024-05-01T10:00:00.000Z (sortable, one zone)."""
-    if not stamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp  # keep what Jira sent rather than lose it
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def name_of(value: Any) -> Any:
