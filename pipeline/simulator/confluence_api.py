@@ -95,7 +95,8 @@ class ConfluenceApi:
         container = record["_container"]
         key = "pageId" if self.content.kind_of(container) == "page" else "blogPostId"
         out = {k: v for k, v in record.items() if not k.startswith("_")}
-        out[key] = container
+        if not record.get("_container_unnamed"):  # the schema: "only returned if the container is a page" ...
+            out[key] = container
         download = f"/download/attachments/{container}/{record['title']}?version={record['version']['number']}&api=v2"
         out["downloadLink"] = download
         out["webuiLink"] = f"/pages/viewpageattachments.action?pageId={container}&preview={record['id']}"

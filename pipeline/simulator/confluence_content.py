@@ -348,6 +348,7 @@ LIGHT_KEYS = (
     "_container",
     "_seed",
     "fileSize",
+    "_container_unnamed",
 )
 
 
@@ -491,6 +492,14 @@ class ConfluenceMutations:
         record = self._require(self.content.attachment(attachment_id), "attachment")
         record.update(_seed=data_seed, fileSize=size)
         self._bump(record)
+        self.overlay.put(f"attachment:{attachment_id}", record)
+        return record
+
+    def unname_container(self, attachment_id: str) -> Record:
+        """The attachment is listed without pageId, blogPostId or customContentId, as the v2 schema allows
+        for a container of another kind: the sync cannot know where to download it from."""
+        record = self._require(self.content.attachment(attachment_id), "attachment")
+        record["_container_unnamed"] = True
         self.overlay.put(f"attachment:{attachment_id}", record)
         return record
 

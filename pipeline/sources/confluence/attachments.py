@@ -8,6 +8,11 @@ from .listing import chain_pages
 from .rows import LIMIT, V2, attachment_row, download_path, seen
 from .scope import container_scope, scoped
 
+NO_CONTAINER = (
+    "listed without a page, blog post or custom content, so its bytes have no download route a token may "
+    "use; its metadata is stored, its bytes are not"
+)
+
 
 async def sync_attachments(ctx: SyncContext) -> None:
     chain = ctx.chain("confluence:attachments")
@@ -50,11 +55,18 @@ async def queue_downloads(ctx: SyncContext, ids: list[str] | None) -> set[str]:
         if ("confluence", attachment_id) in ctx.queued_downloads:
             continue
         ctx.queued_downloads.add(("confluence", attachment_id))
+        path = download_path(container, attachment_id)
+        if path is None:  # kept without bytes, the reason stored and reported, not a failure
+            if ctx.settings.attachments and refused != NO_CONTAINER:
+                ctx.progress.warn(f"confluence attachment {attachment_id}", f"not stored: {NO_CONTAINER}")
+                reason = {"id": attachment_id, "download_refused": NO_CONTAINER}
+                await ctx.emit(Batch("confluence_attachments", [reason], update_only=True))
+            continue
         queued.add(attachment_id)
         await ctx.fetch_bytes(
             DownloadJob(
                 "confluence",
-                download_path(container, attachment_id),
+                path,
                 "confluence_attachments",
                 attachment_id,
                 version,

@@ -113,8 +113,16 @@ def label_row(label: Row) -> Row:
     return {"id": str(label["id"]), "name": label.get("name"), "prefix": label.get("prefix"), "raw": dumps(label)}
 
 
-def download_path(container_id: str, attachment_id: str) -> str:
-    """The v1 download, which accepts token auth (the servlet behind downloadLink answers 401 to it)."""
+def download_path(container_id: str | None, attachment_id: str) -> str | None:
+    """The v1 download, which accepts token auth (the servlet behind downloadLink answers 401 to it).
+
+    None without a container: that route is the only one for the bytes that takes a token (v1's
+    `/content/{id}` there is "the content that the attachment is attached to"; v2 has no download, only
+    `downloadLink`, whose servlet answers 401 to tokens, and a thumbnail), and the v2 listing names the
+    container only when it is a page, blog post or custom content. Guessing would send `content/None/...`.
+    """
+    if not container_id:
+        return None
     return f"/wiki/rest/api/content/{container_id}/child/attachment/{attachment_id}/download"
 
 
