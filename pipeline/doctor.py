@@ -17,6 +17,8 @@ from .errors import ApiError, ConfigError, MissingScope, NotFound, PipelineError
 from .http import GatewayClient
 from .runner import resolve_cloud_id
 from .scopes import BY_NAME
+from .sources.confluence.rows import container_of, download_path
+from .sources.jira.attachments import content_path
 from .tenant import discover_cloud_id, site_url
 
 V2 = "/wiki/api/v2"
@@ -53,8 +55,9 @@ def confluence_probes() -> list[Probe]:
         attachment = seen.get("attachment")
         if not attachment:
             return None
-        container = attachment.get("pageId") or attachment.get("blogPostId")
-        path = f"/wiki/rest/api/content/{container}/child/attachment/{attachment['id']}/download"
+        path = download_path(container_of(attachment)[0], str(attachment["id"]))
+        if path is None:
+            return "the first attachment listed names no container: not probed"
         response = await client.session.get(
             client.url("confluence", path),
             allow_redirects=False,
@@ -121,7 +124,7 @@ def jira_probes(settings: Settings) -> list[Probe]:
         item = seen.get("jira_attachment")
         if not item:
             return None
-        url = client.url("jira", item.get("content") or f"{API}/attachment/content/{item['id']}")
+        url = client.url("jira", content_path(str(item["id"])))  # whatever form `content` has (API_NOTES §7)
         headers = {"Authorization": await client.auth.header(client.session)}
         async with client.session.get(url, headers=headers, allow_redirects=False) as response:
             if response.status in (301, 302, 303, 307, 200):
