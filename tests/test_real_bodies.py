@@ -225,6 +225,19 @@ def jira_project(project: dict[str, str]) -> Callable[[SyncContext], Awaitable[N
     return run
 
 
+async def replay_issues(replay: ReplayGateway, tmp_path: Path, bulkfetch: dict, **overrides: Any) -> Replayed:
+    """One project synced as the sync does it: search/jql lists the ids (the recorded shape: no total),
+    bulkfetch answers `bulkfetch`, then whatever the issues lead to (answers the test registered)."""
+    ids = list(dict.fromkeys(str(issue["id"]) for issue in bulkfetch["issues"]))
+    replay.answer("POST", "/rest/api/3/search/jql", {"issues": [{"id": i} for i in ids], "isLast": True})
+    replay.answer("POST", "/rest/api/3/issue/bulkfetch", bulkfetch)
+    return await in_sync(replay, tmp_path, jira_project({"id": "10000", "key": "AB"}), **overrides)
+
+
+def fetched(issues: list) -> dict:
+    return {"issues": issues, "issueErrors": []}
+
+
 def envelope(results: list, base: str, following: str | None = None) -> dict:
     """The recorded envelope of Confluence v2 listings, around recorded objects."""
     links = {"base": base, **({"next": following} if following else {})}
@@ -519,10 +532,6 @@ async def test_the_spec_example_issue_through_search_bulkfetch_children_and_chan
     """search/jql (ids), bulkfetch (the same issue with every field), its comment and worklog lists (inline
     as bare lists, so fetched in full), and changelog/bulkfetch with `created` as a number."""
     search = recorded("jira/search-jql__openapi-example.json")
-    replay.answer(
-        "POST", "/rest/api/3/search/jql", {"issues": [{"id": i["id"]} for i in search["issues"]], "isLast": True}
-    )
-    replay.answer("POST", "/rest/api/3/issue/bulkfetch", {"issues": search["issues"], "issueErrors": []})
     replay.answer("GET", "/rest/api/3/issue/10002/comment", recorded("jira/issue-comment__openapi-example.json"))
     replay.answer("GET", "/rest/api/3/issue/10002/worklog", recorded("jira/issue-worklog__openapi-example.json"))
     changelogs = recorded("jira/changelog-bulkfetch__openapi-example.json")
@@ -532,14 +541,7 @@ async def test_the_spec_example_issue_through_search_bulkfetch_children_and_chan
     replay.answer(
         "POST", "/rest/api/3/changelog/bulkfetch", {"issueChangeLogs": []}, posted={"nextPageToken": "UxAQBFRF"}
     )
-    project = {"id": "10000", "key": "ED"}
-    result = await in_sync(
-        replay,
-        tmp_path,
-        jira_project(project),
-        jira_worklogs=True,
-        jira_changelogs=True,
-    )
+    result = await replay_issues(replay, tmp_path, fetched(search["issues"]), jira_worklogs=True, jira_changelogs=True)
     assert not result.errors
     # `updated: 1` in the example is a number: epoch seconds by the documented rule
     assert table(result.db, "SELECT id, key, project_id, created, updated FROM jira_issues") == {
@@ -578,14 +580,7 @@ async def test_recorded_issues_with_offsets_inline_children_and_old_attachment_u
     legacy = recorded("jira/search-legacy__go-atlassian.json")
     single = recorded("jira/issue__go-atlassian.json")
     ids = [i["id"] for i in legacy["issues"]]
-    replay.answer("POST", "/rest/api/3/search/jql", {"issues": [{"id": i} for i in ids], "isLast": True})
-    replay.answer("POST", "/rest/api/3/issue/bulkfetch", {"issues": legacy["issues"], "issueErrors": []})
-    result = await in_sync(
-        replay,
-        tmp_path,
-        jira_project({"id": "10000", "key": "KP"}),
-        jira_worklogs=True,
-    )
+    result = await replay_issues(replay, tmp_path, fetched(legacy["issues"]), jira_worklogs=True)
     assert not result.errors
     issues = {r[0]: r[1:] for r in result.db.execute("SELECT id, key, project_id, created, updated FROM jira_issues")}
     assert len(issues) == 18 and {v[1] for v in issues.values()} == {"10000"}
@@ -633,9 +628,7 @@ async def test_the_bulkfetch_example_with_a_repeated_id(replay, tmp_path):
     full list (not recorded: answered empty here)."""
     replay.answer("GET", "/rest/api/3/issue/10002/comment", NO_COMMENTS)
     replay.answer("GET", "/rest/api/3/issue/10005/comment", NO_COMMENTS)
-    replay.answer("POST", "/rest/api/3/search/jql", {"issues": [{"id": "10002"}, {"id": "10005"}], "isLast": True})
-    replay.answer("POST", "/rest/api/3/issue/bulkfetch", recorded("jira/issue-bulkfetch__openapi-example.json"))
-    result = await in_sync(replay, tmp_path, jira_project({"id": "10000", "key": "EX"}))
+    result = await replay_issues(replay, tmp_path, recorded("jira/issue-bulkfetch__openapi-example.json"))
     assert not result.errors
     # 10005 comes twice (EX-2 in project 10001, then EX-4 in 10002): one row, the last answer's
     assert table(result.db, "SELECT id, key, project_id, summary FROM jira_issues") == {
@@ -666,28 +659,19 @@ async def test_the_bulkfetch_example_with_a_repeated_id(replay, tmp_path):
 )
 async def test_full_comment_lists(replay, tmp_path, name, issue, want):
     """An issue whose inline comment list is incomplete gets its full list: these bodies answer it."""
-    replay.answer("POST", "/rest/api/3/search/jql", {"issues": [{"id": issue}], "isLast": True})
-    stub = {
-        "id": issue,
-        "key": f"AB-{issue}",
-        "fields": {"project": {"id": "10000"}, "comment": {"comments": [], "total": 99}},
-    }
-    replay.answer("POST", "/rest/api/3/issue/bulkfetch", {"issues": [stub], "issueErrors": []})
+    stub = {"id": issue, "fields": {"project": {"id": "10000"}, "comment": {"comments": [], "total": 99}}}
     replay.answer("GET", f"/rest/api/3/issue/{issue}/comment", recorded(name))
-    result = await in_sync(replay, tmp_path, jira_project({"id": "10000", "key": "AB"}))
+    result = await replay_issues(replay, tmp_path, fetched([stub]))
     assert not result.errors
     assert table(result.db, "SELECT id, created, updated FROM jira_comments WHERE issue_id = '" + issue + "'") == want
 
 
 async def test_a_worklog_of_placeholders_keeps_its_raw_and_null_times(replay, tmp_path):
     """Postman placeholders (`"<string>"` times, startAt 49 > total 34): no time can be read, nothing fails."""
-    replay.answer("POST", "/rest/api/3/search/jql", {"issues": [{"id": "10002"}], "isLast": True})
     stub = {
         "id": "10002",
-        "key": "AB-1",
         "fields": {"project": {"id": "10000"}, "comment": NO_COMMENTS, "worklog": {"worklogs": [], "total": 34}},
     }
-    replay.answer("POST", "/rest/api/3/issue/bulkfetch", {"issues": [stub], "issueErrors": []})
     replay.answer(
         "GET",
         "/rest/api/3/issue/10002/worklog",
@@ -695,12 +679,7 @@ async def test_a_worklog_of_placeholders_keeps_its_raw_and_null_times(replay, tm
         query={"startAt": "0"},
     )
     replay.answer("GET", "/rest/api/3/issue/10002/worklog", {"worklogs": [], "total": 34})
-    result = await in_sync(
-        replay,
-        tmp_path,
-        jira_project({"id": "10000", "key": "AB"}),
-        jira_worklogs=True,
-    )
+    result = await replay_issues(replay, tmp_path, fetched([stub]), jira_worklogs=True)
     assert not result.errors
     assert table(
         result.db, "SELECT id, started, updated, time_spent_seconds, json_extract(raw, '$.started') FROM jira_worklogs"
