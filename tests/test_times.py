@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from expected import differences, expected
+from expected import stored as stored_rows
+from helpers import run_sync
 
 from pipeline.times import parse, stamp, utc
 
@@ -99,3 +104,33 @@ def test_parse_gives_aware_utc_and_stamp_is_its_inverse():
     assert stamp(moment) == "2024-05-01T10:00:00.250Z"
     assert stamp(datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2)))) == "2024-05-01T10:00:00.000Z"
     assert stamp(datetime(2024, 5, 1, 10)) == "2024-05-01T10:00:00.000Z"  # naive: UTC
+
+
+# -- the comment marks, which are stored times compared as strings -------------------------------------
+@pytest.mark.parametrize(
+    ("older", "fresh"),
+    [
+        (lambda mark: mark[:19] + "+00:00", True),  # an older version's form: still read
+        (lambda mark: "not a time", False),  # damaged: the whole listing, not a failed stream
+    ],
+)
+async def test_a_comment_mark_in_another_form_is_read_or_ignored(sim, tmp_path, older, fresh):
+    first = await run_sync(sim, tmp_path, products=("confluence",), attachments=False)
+    assert first.status == "ok", first.errors
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    stream = "confluence:comments:footer:mark"
+    mark = json.loads(conn.execute("SELECT value FROM sync_state WHERE stream = ?", (stream,)).fetchone()[0])["mark"]
+    assert utc(mark) == mark, "marks are stored in the one format"
+    with conn:
+        conn.execute("UPDATE sync_state SET value = ? WHERE stream = ?", (json.dumps({"mark": older(mark)}), stream))
+    comment = next(c for c in sim.confluence.all_comments("footer"))
+    sim.confluence_changes.edit_comment(comment["id"], "<p>edited after the mark</p>")
+    sim.log.clear()
+    second = await run_sync(sim, tmp_path, products=("confluence",), attachments=False)
+    assert second.status == "ok", second.errors
+    want = expected(sim, with_bytes=False)
+    assert differences(want, stored_rows(tmp_path / "atlassian.db")).get("confluence_comments") is None
+    sorted_by_date = [e for e in sim.log.gateway() if "sort=-modified-date" in e.query and "footer" in e.path]
+    assert bool(sorted_by_date) is fresh, "a readable mark asks for what changed since; a damaged one does not"
+    new = json.loads(conn.execute("SELECT value FROM sync_state WHERE stream = ?", (stream,)).fetchone()[0])["mark"]
+    assert utc(new) == new and new >= mark
