@@ -7,6 +7,7 @@ import sqlite3
 from expected import differences, expected, stored
 from helpers import run_sync
 
+from pipeline.report import refused
 from pipeline.sources.confluence.attachments import NO_CONTAINER
 
 
@@ -37,6 +38,9 @@ async def test_a_confluence_attachment_listed_without_container_is_kept_without_
         "SELECT container_id, sha256, download_refused FROM confluence_attachments WHERE id = ?", (unnamed,)
     ).fetchone()
     assert row == (None, None, NO_CONTAINER)
+    title = sim.confluence.attachment(unnamed)["title"]
+    conn.row_factory = sqlite3.Row  # as report opens it
+    assert [(r["product"], r["name"], r["reason"]) for r in refused(conn)] == [("confluence", title, NO_CONTAINER)]
 
 
 def of(diff: dict, product: str) -> dict:
