@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
@@ -362,3 +363,28 @@ def test_every_read_scope_token_covers_every_operation():
     granted = sim.tokens.tokens[sim.token].scopes
     assert granted == ALL_READ_SCOPES
     assert [op.name for op in OPERATIONS if not op.allows(granted)] == []
+
+
+# -- what real sites send beyond the specs (API_NOTES §7) ------------------------------------------
+@pytest.mark.parametrize("quirks", [True, False])
+async def test_real_sites_quirks_are_on_unless_checking_the_schemas(http, quirks):
+    async with Simulator(SimConfig(scale="small", seed=3, real_quirks=quirks)) as sim:
+        issue = next(i for i in sim.jira.all_issue_ids() if sim.jira.children("changelog", i))
+        status, body = await post(http, sim, "/rest/api/3/changelog/bulkfetch", {"issueIdsOrKeys": [issue]})
+        created = [h["created"] for log in body["issueChangeLogs"] for h in log["changeHistories"]]
+        with_attachments = next(i for i in sim.jira.all_issue_ids() if len(sim.jira.children("attachment", i)) > 1)
+        _, fetched = await post(http, sim, "/rest/api/3/issue/bulkfetch", {"issueIdsOrKeys": [with_attachments]})
+        urls = [a["content"].removeprefix(sim.site_url) for a in fetched["issues"][0]["fields"]["attachment"]]
+        contents = {re.sub(r"/\d{5,}(/.*)?$", "", url) for url in urls}  # the form, without id and file name
+        types = {sim.confluence.space(s)["type"] for s in sim.confluence.space_ids()}
+        stamps = [p["version"]["createdAt"] for p in sim.confluence.contents("page")]
+    assert status == 200 and created
+    if quirks:  # epoch milliseconds, as live sites send; content URLs in more than today's form
+        assert all(isinstance(c, int) and c > 10**12 for c in created)
+        assert len(contents) > 1
+    else:
+        assert all(isinstance(c, str) for c in created)
+        assert contents == {"/rest/api/3/attachment/content"}
+    # valid in the spec either way: space types beyond global/personal, times on a whole second without `.mmm`
+    assert {"global", "knowledge_base", "onboarding", "personal"} <= types
+    assert any("." not in s for s in stamps) and any("." in s for s in stamps)

@@ -36,7 +36,7 @@ from .overlay import Overlay, RevisionCache
 COMMENT_BASE = 100_000_000_000
 Record = dict[str, Any]
 LISTED_BY_DEFAULT = ("current", "archived", "draft")
-SPACE_TYPES = ("global", "knowledge_base", "global", "onboarding", "collaboration")  # all seen on real sites
+SPACE_TYPES = ("global", "knowledge_base", "onboarding", "global", "collaboration")  # all seen on real sites
 
 
 class ConfluenceContent:
