@@ -1,9 +1,10 @@
 """Links the APIs hand back, re-rooted on the gateway.
 
-Confluence's `_links.next` is site-relative (/wiki/api/v2/...), Jira's `nextPage` and attachment
-`content` URLs are site-absolute (https://acme.atlassian.net/rest/...). Through the gateway every one
-of them must be re-rooted on {gateway}/ex/{product}/{cloudId}. A link to any other origin is refused
-rather than followed with the token.
+Confluence's `_links.next` is site-relative (/wiki/api/v2/...), Jira's `nextPage` is site-absolute
+(https://acme.atlassian.net/rest/...). Through the gateway every one of them must be re-rooted on
+{gateway}/ex/{product}/{cloudId}. A link to any other origin is refused rather than followed with the
+token. Jira attachment `content` URLs are not followed at all: some of their forms (`/secure/attachment/...`,
+`/jira/rest/...`) re-root to paths the gateway does not serve, so bytes are asked for by id.
 """
 
 from __future__ import annotations

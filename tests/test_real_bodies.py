@@ -32,6 +32,7 @@ from pipeline.blobs import BlobStore
 from pipeline.config import Settings, load_settings
 from pipeline.context import DownloadJob, SyncContext
 from pipeline.http import ApiResponse, GatewayClient
+from pipeline.links import reroot
 from pipeline.paginate import next_link
 from pipeline.progress import Progress
 from pipeline.runner import writer
@@ -351,6 +352,8 @@ async def test_pages_follow_the_recorded_link_header_and_keep_ids_parents_versio
     assert following.startswith("/wiki/api/v2/spaces/XXXXX/pages?cursor=")
     cursor = parse_qs(urlsplit(following).query)["cursor"][0]
     assert cursor.endswith("=") and parse_qs(urlsplit(following).query)["depth"] == ["all"]
+    root = f"{replay.url}/ex/confluence/{CLOUD}"
+    assert reroot(following, root) == root + following  # never the `base` the header also names
     objects = [recorded(f"confluence/{name}") for name in PAGES]
     base = "https://XXXXX.atlassian.net/wiki"
     replay.answer("GET", "/wiki/api/v2/spaces/XXXXX/pages", {"results": objects[:4]}, headers={"Link": header})
@@ -522,6 +525,9 @@ async def test_projects_page_one_sets_the_offsets_asked_next(replay, tmp_path, n
     result = await in_sync(replay, tmp_path, lambda ctx: sync_projects(ctx, found))
     assert not result.errors
     assert sorted(int(q["startAt"]) for _, _, q, _ in replay.asked) == [0, 2, 4, 6]
+    # its site-absolute nextPage re-roots on the gateway (the sync pages by offset, but follows links so)
+    root = f"{replay.url}/ex/jira/{CLOUD}"
+    assert reroot(recorded(name)["nextPage"], root) == f"{root}/rest/api/3/project/search?startAt=2&maxResults=2"
     assert table(result.db, "SELECT id, key, name FROM jira_projects WHERE deleted_at IS NULL") == {
         ("10000", "EX", "Example"),
         ("10001", "ABC", "Alphabetical"),
