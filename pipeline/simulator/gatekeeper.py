@@ -3,7 +3,10 @@
 It behaves as api.atlassian.com does for the things a client must handle: 401 with
 `X-Failure-Category: FAILURE_CLIENT_SCOPE_CHECK` for a missing scope, 429 with `Retry-After` and the
 `X-RateLimit-*` family from a token bucket per tenant and endpoint family, sometimes a 503 with
-`Retry-After` and sometimes a 429 without one, and seeded faults (500s, 503s, dropped connections).
+`Retry-After` and sometimes a 429 without one, and seeded faults: on the gateway 500s, 503s, 429
+bursts, dropped connections, 200s whose JSON is cut off, answers that stall before the first byte; on
+the media host bytes cut short, wrong bytes, a garbled response; on the auth server a 503, an HTML page
+or a dropped connection where a token should be.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ from datetime import UTC, datetime
 
 from ..scopes import ALL_READ_SCOPES
 
-FAULT_KINDS = ("500", "503", "drop")
+# The kinds each host deals in turn, so any few faults on a host include each of its kinds.
+FAULT_KINDS: dict[str, tuple[str, ...]] = {
+    "gateway": ("500", "503", "drop", "truncated", "stall", "429"),
+    "media": ("media_drop", "media_short", "media_wrong_bytes", "media_malformed"),
+    "auth": ("auth_503", "auth_html", "auth_drop"),
+}
 
 
 @dataclass
@@ -30,7 +38,14 @@ class SimConfig:
     jitter_ms: float = 0.0
     rate_limit: float = 0.0  # requests per second per endpoint family; 0 turns limiting off
     burst: int = 0  # bucket size; 0 means twice the rate
-    faults: float = 0.0  # share of gateway requests answered by a fault
+    faults: float = 0.0  # share of requests (gateway, media, auth) answered by a fault
+    fault_kinds: tuple[str, ...] = ()  # deal only these kinds (see FAULT_KINDS); empty: every kind
+    stall_s: float = 2.0  # a "stall" fault waits this long before the first byte, then hangs up
+    # Switches a test may change on a running simulator. A gateway request whose path and query
+    # contain one of `fail_paths` answers 500 every time (a listing page that fails beyond any retry
+    # budget); one matching a key of `refuse_paths` answers that status (403 forbidden, 404 gone...).
+    fail_paths: set[str] = field(default_factory=set)
+    refuse_paths: dict[str, int] = field(default_factory=dict)
     quota: int = 0  # requests per quota window per tenant; 0 turns the quota off
     quota_window_s: float = 3600.0
     token_lifetime_s: float = 3600.0  # OAuth access tokens
@@ -168,7 +183,8 @@ class Limits:
         self.rng = random.Random(config.seed * 7919 + 17)
         self.quota_used = 0
         self.quota_window_start = time.time()
-        self.faults_dealt = 0
+        self.faults_dealt: Counter = Counter()  # per host
+        self.forced: Counter = Counter()  # kind -> how many of the next requests get it, whatever the odds
 
     def bucket(self, family: str) -> TokenBucket | None:
         if self.config.rate_limit <= 0:
@@ -189,14 +205,34 @@ class Limits:
             return 0.0
         return self.quota_window_start + self.config.quota_window_s - now
 
-    def fault(self) -> str | None:
-        """None, or one of: 500, 503, drop (close the connection part way through the answer).
+    def force(self, kind: str, times: int = 1) -> None:
+        """Deal `kind` to the next `times` requests of its host, on top of the seeded faults (for tests)."""
+        if not any(kind in kinds for kinds in FAULT_KINDS.values()):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        self.forced[kind] += times
 
-        Which requests fail is seeded; the kinds take turns, so any three faults include each kind."""
+    def fault(self, host: str = "gateway") -> str | None:
+        """None, or the kind of fault this request of `host` meets (see FAULT_KINDS).
+
+        Which requests fail is seeded; the kinds take turns per host, so any few faults include each kind."""
+        kinds = FAULT_KINDS[host]
+        for kind in kinds:
+            if self.forced[kind] > 0:
+                self.forced[kind] -= 1
+                return kind
         if self.config.faults <= 0 or self.rng.random() >= self.config.faults:
             return None
-        self.faults_dealt += 1
-        return FAULT_KINDS[self.faults_dealt % len(FAULT_KINDS)]
+        allowed = [k for k in kinds if not self.config.fault_kinds or k in self.config.fault_kinds]
+        if not allowed:
+            return None
+        self.faults_dealt[host] += 1
+        return allowed[self.faults_dealt[host] % len(allowed)]
+
+    def refusal(self, path_qs: str) -> int | None:
+        """The status a test switched on for this path: 500 for `fail_paths`, or a `refuse_paths` status."""
+        if any(part in path_qs for part in self.config.fail_paths):
+            return 500
+        return next((status for part, status in self.config.refuse_paths.items() if part in path_qs), None)
 
     def latency(self) -> float:
         jitter = self.rng.uniform(0, self.config.jitter_ms) if self.config.jitter_ms else 0.0

@@ -46,10 +46,10 @@ class MediaHost:
         resolve: Resolver,
         bytes_per_s: float,
         counters,
-        drop: Callable[[], bool] = lambda: False,
+        fault: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.signer, self.resolve, self.bytes_per_s, self.counters = signer, resolve, bytes_per_s, counters
-        self.drop = drop  # a seeded fault: close the connection half way through the bytes
+        self.fault = fault  # seeded: see gatekeeper.FAULT_KINDS['media']
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         if "Authorization" in request.headers:
@@ -69,12 +69,19 @@ class MediaHost:
         return await self.stream(request, blob_bytes(*found))
 
     async def stream(self, request: web.Request, data: bytes) -> web.StreamResponse:
+        fault = self.fault()
+        if fault is not None:
+            self.counters[f"faults.{fault}"] += 1
+        if fault == "media_malformed":  # a garbled status line: the client's parser gives up
+            return self._garble(request)
+        if fault == "media_wrong_bytes":  # well-framed, but not the size the listing promised
+            data = data + b"\0" if len(data) % 2 else data[:-1] + b"\0\0"
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-        response.content_length = len(data)
+        response.content_length = len(data) + (fault == "media_short")
         await response.prepare(request)
-        if len(data) > 1 and self.drop():
-            self.counters["faults.media_drop"] += 1
-            await response.write(data[: len(data) // 2])
+        if fault in ("media_drop", "media_short"):
+            # drop: half the bytes then a closed connection; short: every byte but one promised
+            await response.write(data[: len(data) // 2] if fault == "media_drop" else data)
             if request.transport is not None:
                 request.transport.close()
             return response
@@ -84,3 +91,10 @@ class MediaHost:
                 await asyncio.sleep(CHUNK / self.bytes_per_s)
         await response.write_eof()
         return response
+
+    @staticmethod
+    def _garble(request: web.Request) -> web.Response:
+        if request.transport is not None:
+            request.transport.write(b"HTTP/1.1 2x0 OK\r\nContent-Length: 3\r\n\r\nbad")
+            request.transport.close()
+        return web.Response(status=502)  # never reaches the client: the connection is closed

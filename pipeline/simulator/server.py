@@ -34,6 +34,7 @@ LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Log in with Atlassian account</title></head>"
     "<body><form action='/login'>Log in to continue</form></body></html>"
 )
+MAINTENANCE_PAGE = "<!DOCTYPE html><html><body><h1>We'll be right back</h1></body></html>"
 HOSTS = ("gateway", "site", "media", "auth")
 FAMILY = web.RequestKey("family", str)
 
@@ -84,7 +85,7 @@ class Simulator:
             self._resolve_blob,
             self.config.slow_download_bytes_per_s,
             self.log.counters,
-            drop=lambda: self.limits.fault() == "drop",
+            fault=lambda: self.limits.fault("media"),
         )
         apps = [
             self._gateway_app(),
@@ -217,6 +218,10 @@ class Simulator:
             )
         family = f"{product}:{request.method}:{route.resource.canonical.split('/')[7]}"
         request[FAMILY] = family
+        switched = self.limits.refusal(request.path_qs)
+        if switched is not None:
+            self.log.counters[f"switched.{switched}"] += 1
+            return json_response({"errorMessages": [f"Switched to answer {switched}"], "errors": {}}, switched)
         refusal = self._rate_limit(product, family) or self.troubles.refuse(request.path)
         if refusal is not None:
             return refusal
@@ -225,6 +230,16 @@ class Simulator:
             self.log.counters[f"faults.{fault}"] += 1
             headers = {"Retry-After": "1"} if fault == "503" else None
             return json_response({"errorMessages": ["Internal server error"], "errors": {}}, int(fault), headers)
+        if fault == "429":  # one of a burst: no Retry-After, a reset a moment away
+            self.log.counters["faults.429"] += 1
+            headers = rate_limit_headers(product, family, 0.05, 10, "burst-based")
+            return json_response({"code": 429, "message": "Too Many Requests"}, 429, headers)
+        if fault == "stall":  # nothing at all until the client gives up, then the connection closes
+            self.log.counters["faults.stall"] += 1
+            await asyncio.sleep(self.config.stall_s)
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=504)
         try:
             response = await handler(request)
         except web.HTTPException as answer:
@@ -240,6 +255,10 @@ class Simulator:
         if fault == "drop" and isinstance(response, web.Response) and response.body:
             self.log.counters["faults.drop"] += 1
             return await self._drop(request, response)
+        if fault == "truncated" and isinstance(response, web.Response) and response.status == 200 and response.body:
+            # a proxy that cut the JSON off yet framed what it sent correctly: HTTP alone cannot tell
+            self.log.counters["faults.truncated"] += 1
+            response.body = response.body[: len(response.body) // 2]
         return response
 
     def _rate_limit(self, product: str, family: str) -> web.Response | None:
@@ -297,6 +316,16 @@ class Simulator:
         return web.Response(text=LOGIN_PAGE, content_type="text/html")
 
     async def _oauth_token(self, request: web.Request) -> web.Response:
+        fault = self.limits.fault("auth")
+        if fault is not None:
+            self.log.counters[f"faults.{fault}"] += 1
+            if fault == "auth_503":
+                return json_response({"error": "temporarily_unavailable"}, 503)
+            if fault == "auth_html":  # a maintenance page from a proxy in front of the auth server
+                return web.Response(text=MAINTENANCE_PAGE, content_type="text/html")
+            if request.transport is not None:  # auth_drop
+                request.transport.close()
+            return web.Response(status=502)
         form: Any = await request.post() if request.content_type != "application/json" else await request.json()
         if form.get("grant_type") != "client_credentials":
             return json_response({"error": "unsupported_grant_type"}, 400)
