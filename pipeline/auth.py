@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
 import anyio
+import orjson
 
-from .errors import ConfigError, Unauthorized
+from .backoff import Backoff, parse_retry_after
+from .errors import ConfigError, PipelineError, RetriesExhausted, Unauthorized
 
 RENEW_MARGIN_S = 60.0  # renew this long before an access token expires (or at 80% of a short lifetime)
 
@@ -69,15 +71,34 @@ class Credentials:
         return [s.reveal() for s in (self.token, self.client_secret) if s is not None]
 
 
-class Authenticator:
-    """Produces the Authorization header for gateway requests; renews OAuth tokens."""
+class TokenUnavailable(Exception):
+    """The auth server failed in a way that may heal (5xx, 429, HTML, a dropped connection): ask again."""
 
-    def __init__(self, credentials: Credentials, auth_url: str) -> None:
+    def __init__(self, why: str, retry_after: float | None = None) -> None:
+        super().__init__(why)
+        self.why, self.retry_after = why, retry_after
+
+
+class Authenticator:
+    """Produces the Authorization header for gateway requests; renews OAuth tokens.
+
+    A renewal is retried like any other request, with its own count (`max_retries`), while every request
+    that needs the token waits for it; a refusal (400/401: a wrong or expired client secret) is final.
+    """
+
+    def __init__(
+        self, credentials: Credentials, auth_url: str, max_retries: int = 8, on_retry: Callable[[], None] = lambda: None
+    ) -> None:
         self.credentials = credentials
         self.auth_url = auth_url
+        self.max_retries = max_retries
+        self.on_retry = on_retry  # counts retries into the client's statistics
+        self.backoff = Backoff()
         self._access: Secret | None = None
         self._renew_at = 0.0
         self._lock = anyio.Lock()
+        self._renewals = 0  # renewals tried, so a request that waited for a failed one does not try again
+        self._failure: PipelineError | None = None
 
     async def header(self, session: aiohttp.ClientSession) -> str:
         creds = self.credentials
@@ -100,27 +121,63 @@ class Authenticator:
 
     async def renew(self, session: aiohttp.ClientSession, stale: Secret | None = None) -> None:
         """Fetch a new access token, once however many requests ask at the same moment."""
+        asked_after = self._renewals
         async with self._lock:
             if self._access is not stale:
                 return  # another request renewed it while this one waited
-            creds = self.credentials
-            body = {
-                "grant_type": "client_credentials",
-                "client_id": creds.client_id,
-                "client_secret": creds.client_secret.reveal(),
-            }
+            if self._renewals != asked_after and self._failure is not None:
+                raise self._failure  # the renewal this request waited for has just failed after its retries
+            self._renewals += 1
             try:
-                async with session.post(f"{self.auth_url}/oauth/token", json=body) as response:
-                    data = await response.json(content_type=None) if response.status < 500 else {}
-                    status = response.status
-            except aiohttp.ClientError as error:
-                raise Unauthorized(f"cannot reach {self.auth_url} for an OAuth token: {type(error).__name__}") from None
-            if status != 200 or not isinstance(data, dict) or "access_token" not in data:
-                raise Unauthorized(
-                    f"{self.auth_url} refused the OAuth client credentials ({status}): check ATLASSIAN_CLIENT_ID "
-                    "and ATLASSIAN_CLIENT_SECRET, and whether the secret has expired or been rotated",
-                    status,
-                )
-            lifetime = float(data.get("expires_in", 3600))
-            self._access = Secret(str(data["access_token"]))
+                token, lifetime = await self._token_with_retries(session)
+            except PipelineError as error:
+                self._failure = error
+                raise
+            self._failure = None
+            self._access = Secret(token)
             self._renew_at = time.monotonic() + lifetime - min(RENEW_MARGIN_S, lifetime * 0.2)
+
+    async def _token_with_retries(self, session: aiohttp.ClientSession) -> tuple[str, float]:
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await self._token(session)
+            except TokenUnavailable as error:
+                if attempt == self.max_retries:
+                    raise RetriesExhausted(
+                        f"cannot get an OAuth token from {self.auth_url}: still failing after {attempt + 1} "
+                        f"attempts ({error.why}); the auth server may be down, run again later"
+                    ) from None
+                self.on_retry()
+                await anyio.sleep(self.backoff.delay(attempt, error.retry_after))
+        raise AssertionError("the loop returns or raises")  # pragma: no cover
+
+    async def _token(self, session: aiohttp.ClientSession) -> tuple[str, float]:
+        creds = self.credentials
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret.reveal(),
+        }
+        try:
+            async with session.post(f"{self.auth_url}/oauth/token", json=body) as response:
+                status, raw = response.status, await response.read()
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise TokenUnavailable(type(error).__name__) from None
+        if status == 429 or status >= 500:
+            raise TokenUnavailable(f"HTTP {status}", retry_after)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        if status == 200 and not isinstance(data, dict):  # a proxy's maintenance page, or a cut-off body
+            raise TokenUnavailable("an HTML page" if raw.lstrip()[:1] == b"<" else "an answer that is not JSON")
+        if status != 200 or "access_token" not in data:
+            code = data.get("error") if isinstance(data, dict) and isinstance(data.get("error"), str) else ""
+            raise Unauthorized(
+                f"{self.auth_url} refused the OAuth client credentials ({status}{' ' + code if code else ''}): "
+                "check ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET, and whether the secret has expired or "
+                "been rotated",
+                status,
+            )
+        return str(data["access_token"]), float(data.get("expires_in", 3600))

@@ -1,10 +1,18 @@
 """Pure retry rules, after Atlassian's rate-limiting guide: Retry-After is the minimum wait; without it,
-exponential backoff from a base, doubling to a cap, times a jitter of 0.7-1.3."""
+exponential backoff from a base, doubling to a cap, times a jitter of 0.7-1.3.
+
+How long one request keeps trying has two bounds. Being throttled (429, 503) is the site asking for
+patience, and a burst of them can last minutes: those retries are bounded by time (`retry_budget_s`),
+so a 429 storm cannot spend a count in a minute. Everything else that may heal (500s, dropped
+connections, cut-off bodies, stalls) is bounded by a count (`max_retries`).
+"""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -25,6 +33,54 @@ class Backoff:
         if retry_after is not None and retry_after > 0:
             return retry_after * rng.uniform(1.0, 1.0 + (self.high - 1.0) / 2)  # never earlier than asked
         return min(self.cap_s, self.base_s * 2 ** min(attempt, 16)) * rng.uniform(self.low, self.high)
+
+
+@dataclass
+class RetryBudget:
+    """What one request may still spend on retries."""
+
+    max_failures: int
+    throttle_budget_s: float
+    backoff: Backoff
+    clock: Callable[[], float] = time.monotonic
+    failures: int = 0
+    throttles: int = 0
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    @property
+    def attempts(self) -> int:
+        return self.failures + self.throttles + 1
+
+    def next_wait(self, throttled: bool, retry_after: float | None) -> float | None:
+        """Seconds to wait before trying again, or None when the request has spent its budget."""
+        if throttled:
+            wait = self.backoff.delay(self.throttles, retry_after)
+            self.throttles += 1
+            if self.clock() + wait - self.started > self.throttle_budget_s:
+                return None  # honouring the wait would overrun the budget: fail now, not after waiting
+            return wait
+        if self.failures >= self.max_failures:
+            return None
+        wait = self.backoff.delay(self.failures, retry_after)
+        self.failures += 1
+        return wait
+
+    def exhausted(self, what: str, why: str, throttled: bool) -> str:
+        """The message for a request that has spent its budget."""
+        if throttled:
+            waited = self.clock() - self.started
+            return (
+                f"{what} was still throttled ({why}) after {waited:.0f} s and {self.attempts} attempts; waiting "
+                f"longer would pass retry_budget_s ({self.throttle_budget_s:g} s): the site is busy, run again "
+                "later (what was synced is kept)"
+            )
+        return (
+            f"{what} still failing after {self.attempts} attempts ({why}): the site may be overloaded; "
+            "run again later (what was synced is kept)"
+        )
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

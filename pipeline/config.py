@@ -32,6 +32,7 @@ TOML_KEYS: dict[str, tuple[str | None, str]] = {
     "attachments": (None, "attachments"),
     "concurrency": (None, "concurrency"),
     "max_retries": (None, "max_retries"),
+    "retry_budget_s": (None, "retry_budget_s"),
     "request_timeout_s": (None, "request_timeout_s"),
     "spaces": ("confluence", "spaces"),
     "projects": ("jira", "projects"),
@@ -62,6 +63,7 @@ class Settings:
     full: bool = False
     concurrency: int = 8
     max_retries: int = 8
+    retry_budget_s: float = 600.0
     request_timeout_s: float = 300.0
     jira_changelogs: bool = False
     jira_worklogs: bool = False
@@ -153,6 +155,10 @@ def validate(values: dict[str, Any]) -> Settings:
         raise ConfigError(f"'only' must name confluence and/or jira, not {', '.join(sorted(unknown)) or 'nothing'}")
     if not 1 <= settings.concurrency <= 64:
         raise ConfigError(f"concurrency must be between 1 and 64, not {settings.concurrency}")
+    if settings.max_retries < 0:
+        raise ConfigError(f"max_retries cannot be negative, not {settings.max_retries}")
+    if settings.retry_budget_s <= 0 or settings.request_timeout_s <= 0:
+        raise ConfigError("retry_budget_s and request_timeout_s must be more than 0 seconds")
     if settings.jira_overlap_minutes < 0:
         raise ConfigError("jira overlap_minutes cannot be negative")
     for name in ("gateway", "auth_url"):

@@ -38,7 +38,11 @@ class Unauthorized(ApiError):
 
 
 class NotFound(ApiError):
-    pass
+    """404 (and, for attachment bytes, 410): the thing is gone. Not retried."""
+
+
+class Forbidden(ApiError):
+    """403: the account may not see this (a licence, a restriction on one item). Not retried."""
 
 
 class EndpointRemoved(ApiError):

@@ -1,9 +1,11 @@
 """GatewayClient: the one way this tool talks to Atlassian.
 
 One aiohttp session; every URL rooted on {gateway}/ex/{product}/{cloudId}; every request through the
-adaptive limiter and a retry loop (429, 503, 5xx, dropped connections) that honours Retry-After as the
-minimum wait; downloads that follow the redirect to the media host *without* the Authorization header;
-errors turned into messages that say which scope or setting to fix; counts of everything it did.
+adaptive limiter and a retry loop that honours Retry-After as the minimum wait (429/503 bounded by time,
+5xx, dropped or stalled connections and cut-off bodies by a count: see backoff.RetryBudget); downloads
+that follow the redirect to the media host *without* the Authorization header and verify the size;
+errors turned into messages that say which scope or setting to fix, never showing a query string (a
+signed media URL carries a token); counts of everything it did.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import orjson
 
 from . import __version__
 from .auth import Authenticator, Credentials
-from .backoff import Backoff, is_quota, is_retryable, parse_reset, parse_retry_after
+from .backoff import Backoff, RetryBudget, is_quota, is_retryable, parse_reset, parse_retry_after
 from .blobs import BlobWriter, StoredBlob
 from .config import Settings
 from .errors import (
     ApiError,
     EndpointRemoved,
+    Forbidden,
     MissingScope,
     NotFound,
     RetriesExhausted,
@@ -40,7 +43,11 @@ from .tenant import site_url
 CHUNK = 256 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_HOPS = 3
-TRANSIENT = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError)
+# Worth another try: a dropped or refused connection, a body shorter than its Content-Length (aiohttp's
+# ClientPayloadError), a stall past request_timeout_s (a TimeoutError), a garbled answer
+# (ClientResponseError). Only the type's name is ever shown: aiohttp's messages carry the full URL.
+TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError)
+GONE = (404, 410)  # an attachment deleted between listing and download
 
 
 @dataclass
@@ -52,6 +59,9 @@ class RequestStats:
     downloads: int = 0
     media_requests: int = 0
     bytes_downloaded: int = 0
+    bad_bodies: int = 0  # 200s whose body was cut off or unreadable, fetched again
+    size_mismatches: int = 0  # downloads whose size differed from the listing's, fetched again
+    auth_retries: int = 0  # OAuth token requests tried again
     by_family: Counter = field(default_factory=Counter)
 
 
@@ -67,6 +77,11 @@ class ApiResponse:
 class Retry:
     retry_after: float | None
     why: str
+    throttled: bool = False  # a 429 or 503: the site asks for patience, bounded by time rather than count
+
+
+class Unreadable(Exception):
+    """A 200 whose body is not the JSON it claims: cut off mid-way, most likely."""
 
 
 class Renew:
@@ -79,11 +94,25 @@ class GatewayClient:
         self.roots = {p: f"{settings.gateway}/ex/{p}/{cloud_id}" for p in ("confluence", "jira")}
         self.gateway_origin = origin(settings.gateway)
         self.site_origin = site_url(site) if site else None
-        self.auth = Authenticator(credentials, settings.auth_url)
+        self.stats = RequestStats()
+        self.auth = Authenticator(credentials, settings.auth_url, settings.max_retries, self._count_auth_retry)
         self.limiter = AdaptiveLimiter(settings.concurrency)
         self.backoff = Backoff()
-        self.stats = RequestStats()
         self.session: aiohttp.ClientSession | None = None
+
+    def _count_auth_retry(self) -> None:
+        self.stats.auth_retries += 1
+
+    def _budget(self) -> RetryBudget:
+        return RetryBudget(self.settings.max_retries, self.settings.retry_budget_s, self.backoff)
+
+    async def _pause(self, budget: RetryBudget, outcome: Retry, what: str) -> None:
+        """Wait before the next try, or raise RetriesExhausted when the request has spent its budget."""
+        wait = budget.next_wait(outcome.throttled, outcome.retry_after)
+        if wait is None:
+            raise RetriesExhausted(budget.exhausted(what, outcome.why, outcome.throttled))
+        self.stats.retries += 1
+        await anyio.sleep(wait)
 
     async def __aenter__(self) -> GatewayClient:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.settings.request_timeout_s)
@@ -119,8 +148,9 @@ class GatewayClient:
         self, product: str, method: str, url: str, *, params: dict | None = None, body: bytes | None = None
     ) -> ApiResponse:
         family = self._family(product, method, url)
-        renewed = False
-        for attempt in range(self.settings.max_retries + 1):
+        budget = self._budget()
+        renewed = False  # a renewal is not a retry: it neither spends nor needs the budget
+        while True:
             async with self.limiter.slot(family):
                 outcome = await self._attempt(product, method, url, family, params, body)
             if isinstance(outcome, ApiResponse):
@@ -131,14 +161,7 @@ class GatewayClient:
                 await self.auth.refresh(self.session)
                 renewed = True
                 continue
-            if attempt == self.settings.max_retries:
-                raise RetriesExhausted(
-                    f"{method} {self._shown(url)} still failing after {attempt + 1} attempts ({outcome.why}): "
-                    "the site may be overloaded; run again later (what was synced is kept)"
-                )
-            self.stats.retries += 1
-            await anyio.sleep(self.backoff.delay(attempt, outcome.retry_after))
-        raise AssertionError("unreachable")
+            await self._pause(budget, outcome, f"{method} {self._shown(url)}")
 
     async def _attempt(
         self, product: str, method: str, url: str, family: str, params: dict | None, body: bytes | None
@@ -156,6 +179,9 @@ class GatewayClient:
                 return self._judge(product, method, url, family, response, raw)
         except TRANSIENT as error:
             return Retry(None, type(error).__name__)
+        except Unreadable as error:
+            self.stats.bad_bodies += 1
+            return Retry(None, str(error))
 
     def _judge(
         self, product: str, method: str, url: str, family: str, response: aiohttp.ClientResponse, raw: bytes
@@ -169,7 +195,7 @@ class GatewayClient:
             answer = ApiResponse(url, status, dict(response.headers), self._parse(url, response, raw))
             self.stats.succeeded += 1  # counted once the body is the JSON it should be
             return answer
-        if status == 429 or (status == 503 and "Retry-After" in response.headers) or is_retryable(status):
+        if is_retryable(status):
             hint = parse_retry_after(response.headers.get("Retry-After"))
             if status == 429 or hint is not None:
                 self.stats.rate_limited += status == 429
@@ -177,7 +203,7 @@ class GatewayClient:
                 quota = is_quota(response.headers.get("RateLimit-Reason"))
                 self.limiter.throttled(family, wait if wait is not None else 1.0, quota)
                 hint = hint if hint is not None else (wait if quota else None)
-            return Retry(hint, f"HTTP {status}")
+            return Retry(hint, f"HTTP {status}", throttled=status in (429, 503))
         if status == 401:
             if response.headers.get("X-Failure-Category") == "FAILURE_CLIENT_SCOPE_CHECK":
                 raise self._missing_scope(product, method, url)
@@ -198,9 +224,8 @@ class GatewayClient:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise UnexpectedResponse(
-                f"{self._shown(url)} answered something that is not JSON ({kind or 'no type'})"
-            ) from None
+            # framed correctly (aiohttp checks Content-Length) yet not JSON: a proxy cut it off; ask again
+            raise Unreadable(f"a 200 whose body is cut off or not JSON ({kind or 'no type'})") from None
 
     # -- errors ---------------------------------------------------------------------------------
     def _operation_path(self, product: str, url: str) -> str:
@@ -210,9 +235,9 @@ class GatewayClient:
         path = self._operation_path(product, url)
         op = operation_for(product, method, path)
         if op is None:
-            return MissingScope(f"{method} {path}", (), url)
+            return MissingScope(f"{method} {path}", (), self._shown(url))
         choices = tuple(" + ".join(s) for s in op.scope_sets)
-        return MissingScope(op.name, choices, url)
+        return MissingScope(op.name, choices, self._shown(url))
 
     def _unauthorized(self, product: str, url: str) -> Unauthorized:
         kind = self.auth.credentials.kind
@@ -224,17 +249,18 @@ class GatewayClient:
             "oauth": "the OAuth access token was refused even after renewal: check the Service Account's "
             "OAuth credential and its scopes",
         }[kind]
-        return Unauthorized(f"the gateway refused the credentials for {product} (401): {hint}", 401, url)
+        return Unauthorized(f"the gateway refused the credentials for {product} (401): {hint}", 401, self._shown(url))
 
     def _refusal(self, product: str, method: str, url: str, status: int, raw: bytes) -> ApiError:
         message = api_message(raw)
-        shown = f"{method} {self._shown(url)}"
+        url = self._shown(url)
+        shown = f"{method} {url}"
         if status == 404:
             return NotFound(f"{shown} answered 404{': ' + message if message else ''}", status, url)
         if status == 410:
             return EndpointRemoved(f"{shown} has been removed by Atlassian (410): {message}", status, url)
         if status == 403:
-            return ApiError(
+            return Forbidden(
                 f"{shown} is forbidden (403){': ' + message if message else ''}: is {product} licensed for this "
                 "account, and may it see this content?",
                 status,
@@ -259,30 +285,34 @@ class GatewayClient:
 
     async def _download(self, product: str, url: str, writer: BlobWriter, expected_size: int | None) -> StoredBlob:
         family = f"{product}:GET:download"
-        for attempt in range(self.settings.max_retries + 1):
+        budget = self._budget()
+        refusals = [0]  # media-host refusals so far: the first may be a signed URL that expired
+        while True:
             writer.reset()
             try:
                 async with self.limiter.slot(family):
-                    outcome = await self._download_once(product, url, family, writer)
-                if outcome is None:
-                    stored = await anyio.to_thread.run_sync(writer.commit, expected_size)
-                    self.stats.downloads += 1
-                    return stored
-            except UnexpectedResponse as error:  # a short body: fetch a fresh URL and try again
-                outcome = Retry(None, str(error))
-            except TRANSIENT as error:
+                    outcome = await self._download_once(product, url, family, writer, refusals)
+            except TRANSIENT as error:  # the type only: aiohttp's message holds the signed media URL
                 outcome = Retry(None, type(error).__name__)
-            if attempt == self.settings.max_retries:
-                writer.discard()
-                raise RetriesExhausted(f"download of {self._shown(url)} kept failing ({outcome.why})")
-            self.stats.retries += 1
-            await anyio.sleep(self.backoff.delay(attempt, outcome.retry_after))
-        raise AssertionError("unreachable")
+            except Unreadable as error:
+                outcome = Retry(None, str(error))
+            if outcome is None and expected_size is not None and writer.size != expected_size:
+                self.stats.size_mismatches += 1  # never stored: fetch the bytes again
+                outcome = Retry(None, f"{writer.size} bytes where the listing says {expected_size}")
+            if outcome is None:
+                stored = await anyio.to_thread.run_sync(writer.commit, expected_size)
+                self.stats.downloads += 1
+                return stored
+            await self._pause(budget, outcome, f"download of {self._shown(url)}")
 
-    async def _download_once(self, product: str, url: str, family: str, writer: BlobWriter) -> Retry | None:
+    async def _download_once(
+        self, product: str, url: str, family: str, writer: BlobWriter, refusals: list[int]
+    ) -> Retry | None:
+        shown = self._shown(url)  # the gateway path; the media URL that follows is never shown
         for _hop in range(MAX_HOPS + 1):
             headers = {}
-            if origin(url) == self.gateway_origin:  # the token goes to the gateway and nowhere else
+            on_gateway = origin(url) == self.gateway_origin
+            if on_gateway:  # the token goes to the gateway and nowhere else
                 headers["Authorization"] = await self.auth.header(self.session)
                 self.stats.requests += 1
                 self.stats.by_family[family] += 1
@@ -294,18 +324,48 @@ class GatewayClient:
                     continue
                 if response.status != 200:
                     raw = await response.read()
-                    if origin(url) == self.gateway_origin:
-                        judged = self._judge(product, "GET", url, family, response, raw)
-                        if isinstance(judged, Renew):
-                            await self.auth.refresh(self.session)
-                            return Retry(None, "access token renewed")
-                        return judged if isinstance(judged, Retry) else Retry(None, "unexpected answer")
-                    return Retry(None, f"media host answered {response.status}")  # an expired URL: start over
+                    if not on_gateway:
+                        return self._judge_media(response.status, shown, refusals)
+                    judged = self._judge_download(product, url, family, response, raw, shown)
+                    if isinstance(judged, Renew):
+                        await self.auth.refresh(self.session)
+                        return Retry(None, "access token renewed")
+                    return judged
                 async for chunk in response.content.iter_chunked(CHUNK):
                     writer.write(chunk)
                     self.stats.bytes_downloaded += len(chunk)
                 return None
         return Retry(None, "too many redirects")
+
+    def _judge_download(
+        self, product: str, url: str, family: str, response: aiohttp.ClientResponse, raw: bytes, shown: str
+    ) -> Retry | Renew:
+        """The gateway's answer to a download other than a redirect or bytes: retry, renew, or raise."""
+        if response.status in GONE:
+            raise self._gone(shown, response.status, "the gateway")
+        if response.status == 403:
+            raise self._forbidden(shown, "the gateway", api_message(raw))
+        judged = self._judge(product, "GET", url, family, response, raw)
+        return judged if isinstance(judged, Retry | Renew) else Retry(None, f"unexpected HTTP {response.status}")
+
+    def _judge_media(self, status: int, shown: str, refusals: list[int]) -> Retry:
+        """The media host refused: a first 403/404 may be an expired signed URL, so start over once."""
+        if status in (403, *GONE):
+            refusals[0] += 1
+            if refusals[0] > 1:
+                if status == 403:
+                    raise self._forbidden(shown, "the media host", "")
+                raise self._gone(shown, status, "the media host")
+        return Retry(None, f"media host answered {status}", throttled=status in (429, 503))
+
+    @staticmethod
+    def _gone(shown: str, status: int, where: str) -> NotFound:
+        return NotFound(f"attachment {shown} is gone ({status} from {where}): deleted since it was listed", 404, shown)
+
+    @staticmethod
+    def _forbidden(shown: str, where: str, message: str) -> Forbidden:
+        detail = f": {message}" if message else ""
+        return Forbidden(f"attachment {shown} is not permitted (403 from {where}){detail}", 403, shown)
 
 
 def query(params: dict[str, Any] | None) -> list[tuple[str, str]] | None:

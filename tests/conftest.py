@@ -46,3 +46,15 @@ def threaded_sim():
     asyncio.run_coroutine_threadsafe(simulator.close(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch):
+    """Retries after milliseconds rather than seconds, so tests of retrying stay quick (Retry-After still rules)."""
+    from functools import partial
+
+    from pipeline.backoff import Backoff
+
+    quick = partial(Backoff, base_s=0.01, cap_s=0.05)
+    monkeypatch.setattr("pipeline.http.Backoff", quick)
+    monkeypatch.setattr("pipeline.auth.Backoff", quick, raising=False)
