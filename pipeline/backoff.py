@@ -52,21 +52,20 @@ class RetryBudget:
 
     @property
     def attempts(self) -> int:
-        return self.failures + self.throttles + 1
+        return self.failures + self.throttles
 
     def next_wait(self, throttled: bool, retry_after: float | None) -> float | None:
-        """Seconds to wait before trying again, or None when the request has spent its budget."""
+        """Seconds to wait before trying again after a failed attempt, or None when the budget is spent."""
         if throttled:
-            wait = self.backoff.delay(self.throttles, retry_after)
             self.throttles += 1
+            wait = self.backoff.delay(self.throttles - 1, retry_after)
             if self.clock() + wait - self.started > self.throttle_budget_s:
                 return None  # honouring the wait would overrun the budget: fail now, not after waiting
             return wait
-        if self.failures >= self.max_failures:
-            return None
-        wait = self.backoff.delay(self.failures, retry_after)
         self.failures += 1
-        return wait
+        if self.failures > self.max_failures:
+            return None
+        return self.backoff.delay(self.failures - 1, retry_after)
 
     def exhausted(self, what: str, why: str, throttled: bool) -> str:
         """The message for a request that has spent its budget."""

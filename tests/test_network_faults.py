@@ -80,6 +80,14 @@ async def test_a_200_whose_json_is_cut_off_is_retried(fast_sim, tmp_path, quick_
     assert client.stats.retries == 1 and client.stats.bad_bodies == 1
 
 
+async def test_an_answer_that_is_always_cut_off_fails_by_count_with_a_clear_message(fast_sim, tmp_path, quick_backoff):
+    fast_sim.limits.force("truncated", 100)
+    async with client_for(fast_sim, tmp_path, max_retries=2) as client:
+        with pytest.raises(RetriesExhausted, match=r"3 attempts \(a 200 whose body is cut off"):
+            await client.get("jira", FIELDS)
+    assert client.stats.bad_bodies == 3 and client.stats.succeeded == 0
+
+
 async def test_an_answer_that_stalls_before_its_first_byte_is_retried(fast_sim, tmp_path, quick_backoff):
     fast_sim.limits.force("stall")
     async with client_for(fast_sim, tmp_path, request_timeout_s=0.5) as client:

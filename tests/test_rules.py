@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.auth import Credentials, Secret
-from pipeline.backoff import Backoff, is_quota, is_retryable, parse_reset, parse_retry_after
+from pipeline.backoff import Backoff, RetryBudget, is_quota, is_retryable, parse_reset, parse_retry_after
 from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError, UnexpectedResponse
 from pipeline.links import reroot
@@ -63,6 +63,34 @@ def test_without_a_hint_backoff_doubles_to_a_cap_with_jitter():
         wait = backoff.delay(attempt, None, rng)
         assert nominal * 0.7 <= wait <= nominal * 1.3
     assert backoff.delay(0, 0.0, rng) >= 1.4, "Retry-After: 0 does not mean hammer the server"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_throttling_is_bounded_by_time_and_other_failures_by_count():
+    clock = FakeClock()
+    budget = RetryBudget(max_failures=2, throttle_budget_s=60.0, backoff=Backoff(), clock=clock)
+    throttled = 0
+    while (wait := budget.next_wait(True, 5.0)) is not None:
+        assert wait >= 5.0, "every Retry-After is honoured in full"
+        clock.now += wait
+        throttled += 1
+    assert 8 <= throttled <= 11, "as many 429s as fit in 60 s of 5 s waits, far beyond max_retries"
+    assert clock.now - 1000.0 <= 60.0
+    assert "retry_budget_s (60 s)" in budget.exhausted("GET /x", "HTTP 429", throttled=True)
+    assert [budget.next_wait(False, None) is not None for _ in range(3)] == [True, True, False]
+    assert f"after {throttled + 1 + 3} attempts" in budget.exhausted("GET /x", "HTTP 500", throttled=False)
+
+
+def test_a_retry_after_longer_than_the_budget_fails_at_once():
+    budget = RetryBudget(max_failures=8, throttle_budget_s=600.0, backoff=Backoff(), clock=FakeClock())
+    assert budget.next_wait(True, 3600.0) is None
 
 
 def test_which_statuses_retry_and_which_reasons_are_quotas():
@@ -146,6 +174,12 @@ def test_an_unknown_key_is_named_with_its_file(tmp_path):
     path = write(tmp_path, "[jira]\nprojcts = []\n")
     with pytest.raises(ConfigError, match=r"unknown key '\[jira\] projcts' in .*settings.toml"):
         load_settings({}, path, {})
+
+
+@pytest.mark.parametrize("flags", [{"retry_budget_s": 0}, {"max_retries": -1}, {"request_timeout_s": -5}])
+def test_retry_settings_out_of_range_are_refused(flags):
+    with pytest.raises(ConfigError, match=r"retries|retry_budget_s|timeout"):
+        load_settings(flags, environ={}, default_config=False)
 
 
 def test_a_value_of_the_wrong_type_is_named(tmp_path):
