@@ -3,12 +3,14 @@ at once when it cannot, and never lets a signed URL or a token into a message.""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import anyio
 import pytest
+from expected import blob_files, differences, expected, stored
 from helpers import run_sync, settings_for
 
 from pipeline.auth import Credentials
@@ -259,3 +261,19 @@ async def test_a_media_host_that_refuses_a_fresh_url_too_is_forbidden(tmp_path, 
         media_requests = sim.log.counters["media.requests"]
     assert media_requests == 2, "one fresh URL in case the first expired, then no more"
     assert not any(t in str(raised.value) + raised.value.url for t in tokens)
+
+
+# -- a whole sync --------------------------------------------------------------------------------------
+async def test_a_sync_through_every_kind_of_fault_stores_exactly_the_site(tmp_path, quick_backoff):
+    config = SimConfig(scale="tiny", seed=3, faults=0.15, stall_s=1.5, token_lifetime_s=0.5)
+    async with Simulator(config) as sim:
+        sim.tokens.add_client(OAUTH["ATLASSIAN_CLIENT_ID"], OAUTH["ATLASSIAN_CLIENT_SECRET"])
+        result = await run_sync(sim, tmp_path, environ=OAUTH, request_timeout_s=0.5)
+        assert result.status == "ok", result.errors
+        assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}
+        dealt = {k.removeprefix("faults.") for k, v in sim.log.counters.items() if k.startswith("faults.") and v}
+    assert {kind for kinds in FAULT_KINDS.values() for kind in kinds} <= dealt
+    assert result.stats["bad_bodies"] and result.stats["size_mismatches"] and result.stats["auth_retries"]
+    for name, data in blob_files(tmp_path / "blobs").items():
+        assert hashlib.sha256(data).hexdigest() == name, "no file holds bytes other than its name promises"
+    assert not list((tmp_path / "blobs" / ".partial").iterdir())
