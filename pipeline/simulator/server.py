@@ -236,9 +236,7 @@ class Simulator:
             return json_response({"code": 429, "message": "Too Many Requests"}, 429, headers)
         if fault == "stall":  # nothing at all until the client gives up, then the connection closes
             self.log.counters["faults.stall"] += 1
-            await asyncio.sleep(self.config.stall_s)
-            if request.transport is not None:
-                request.transport.close()
+            await self._stall(request)
             return web.Response(status=504)
         try:
             response = await handler(request)
@@ -280,6 +278,14 @@ class Simulator:
         headers["Retry-After"] = str(max(1, round(wait + 0.49)))
         status = 503 if roll < 0.2 else 429
         return json_response({"code": status, "message": "Rate limit exceeded"}, status, headers)
+
+    async def _stall(self, request: web.Request) -> None:
+        """Say nothing for stall_s seconds, or until the client hangs up, then close the connection."""
+        deadline = time.monotonic() + self.config.stall_s
+        while time.monotonic() < deadline and request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(0.02)
+        if request.transport is not None:
+            request.transport.close()
 
     @staticmethod
     async def _drop(request: web.Request, response: web.Response) -> web.StreamResponse:
