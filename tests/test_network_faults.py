@@ -65,11 +65,11 @@ def test_faults_can_be_narrowed_to_some_kinds_and_forced_on_the_next_requests():
 
 
 async def test_a_failing_path_fails_every_time_until_switched_off(fast_sim, tmp_path, quick_backoff):
-    fast_sim.config.fail_paths.add(FIELDS)
+    fast_sim.troubles.failing_paths.add(FIELDS)
     async with client_for(fast_sim, tmp_path, max_retries=2) as client:
         with pytest.raises(RetriesExhausted, match="3 attempts"):
             await client.get("jira", FIELDS)
-        fast_sim.config.fail_paths.clear()
+        fast_sim.troubles.clear()
         assert isinstance((await client.get("jira", FIELDS)).data, list)
 
 
@@ -246,7 +246,7 @@ async def test_a_gone_attachment_is_not_found_and_not_retried(fast_sim, tmp_path
 
 async def test_a_forbidden_attachment_is_forbidden_and_not_retried(fast_sim, tmp_path, quick_backoff):
     attachment = jira_attachment(fast_sim)
-    fast_sim.config.refuse_paths[f"/attachment/content/{attachment['id']}"] = 403
+    fast_sim.troubles.forbidden_attachments.add(attachment["id"])
     async with client_for(fast_sim, tmp_path) as client:
         with pytest.raises(Forbidden) as raised:
             await download(client, tmp_path, attachment)

@@ -41,11 +41,6 @@ class SimConfig:
     faults: float = 0.0  # share of requests (gateway, media, auth) answered by a fault
     fault_kinds: tuple[str, ...] = ()  # deal only these kinds (see FAULT_KINDS); empty: every kind
     stall_s: float = 2.0  # a "stall" fault waits this long before the first byte, then hangs up
-    # Switches a test may change on a running simulator. A gateway request whose path and query
-    # contain one of `fail_paths` answers 500 every time (a listing page that fails beyond any retry
-    # budget); one matching a key of `refuse_paths` answers that status (403 forbidden, 404 gone...).
-    fail_paths: set[str] = field(default_factory=set)
-    refuse_paths: dict[str, int] = field(default_factory=dict)
     quota: int = 0  # requests per quota window per tenant; 0 turns the quota off
     quota_window_s: float = 3600.0
     token_lifetime_s: float = 3600.0  # OAuth access tokens
@@ -227,12 +222,6 @@ class Limits:
             return None
         self.faults_dealt[host] += 1
         return allowed[self.faults_dealt[host] % len(allowed)]
-
-    def refusal(self, path_qs: str) -> int | None:
-        """The status a test switched on for this path: 500 for `fail_paths`, or a `refuse_paths` status."""
-        if any(part in path_qs for part in self.config.fail_paths):
-            return 500
-        return next((status for part, status in self.config.refuse_paths.items() if part in path_qs), None)
 
     def latency(self) -> float:
         jitter = self.rng.uniform(0, self.config.jitter_ms) if self.config.jitter_ms else 0.0

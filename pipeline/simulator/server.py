@@ -218,10 +218,6 @@ class Simulator:
             )
         family = f"{product}:{request.method}:{route.resource.canonical.split('/')[7]}"
         request[FAMILY] = family
-        switched = self.limits.refusal(request.path_qs)
-        if switched is not None:
-            self.log.counters[f"switched.{switched}"] += 1
-            return json_response({"errorMessages": [f"Switched to answer {switched}"], "errors": {}}, switched)
         refusal = self._rate_limit(product, family) or self.troubles.refuse(request.path)
         if refusal is not None:
             return refusal
