@@ -215,7 +215,9 @@ class GatewayClient:
     def _parse(self, url: str, response: aiohttp.ClientResponse, raw: bytes) -> Any:
         kind = response.headers.get("Content-Type", "")
         if not raw:
-            return None
+            if response.status == 204:
+                return None
+            raise Unreadable(f"a {response.status} with an empty body")  # every API read answers something
         if "html" in kind or raw.lstrip()[:1] == b"<":
             raise UnexpectedResponse(
                 f"{self._shown(url)} answered an HTML page (a login page?) where JSON was expected: check that "

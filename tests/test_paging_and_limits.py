@@ -52,7 +52,14 @@ async def odd_server():
             answer["nextPageToken"] = str(page + 1)
         return web.json_response(answer)
 
+    async def empty_once(request):
+        calls.append(request.path_qs)
+        if calls.count(request.path_qs) == 1:  # a proxy's empty 200, once
+            return web.Response(status=200, content_type="application/json")
+        return web.json_response({"results": [{"id": "1"}], "_links": {}})
+
     app = web.Application()
+    app.router.add_get(f"{root}/empty", empty_once)
     app.router.add_get(f"{root}/loop", looping)
     app.router.add_get(f"{root}/header", header_only)
     app.router.add_get(f"/ex/jira/{CLOUD}/rest/api/3/short", short_offsets)
@@ -66,6 +73,13 @@ async def odd_server():
     async with GatewayClient(settings, Credentials.from_env({"ATLASSIAN_TOKEN": "t"}), CLOUD) as client:
         yield client, calls
     await runner.cleanup()
+
+
+async def test_an_empty_200_is_asked_again_rather_than_read_as_no_data(quick_backoff, odd_server):
+    client, calls = odd_server
+    answer = await client.get("confluence", "/wiki/api/v2/empty")
+    assert answer.data["results"] == [{"id": "1"}] and len(calls) == 2
+    assert client.stats.bad_bodies == 1
 
 
 async def test_a_next_link_that_repeats_stops_instead_of_looping(odd_server):
