@@ -289,6 +289,7 @@ class GatewayClient:
         family = f"{product}:GET:download"
         budget = self._budget()
         refusals = [0]  # media-host refusals so far: the first may be a signed URL that expired
+        renewed = False
         while True:
             writer.reset()
             try:
@@ -298,6 +299,12 @@ class GatewayClient:
                 outcome = Retry(None, type(error).__name__)
             except Unreadable as error:
                 outcome = Retry(None, str(error))
+            if isinstance(outcome, Renew):  # as for JSON requests: once, and not counted as a retry
+                if renewed:
+                    raise self._unauthorized(product, url)
+                await self.auth.refresh(self.session)
+                renewed = True
+                continue
             if outcome is None and expected_size is not None and writer.size != expected_size:
                 self.stats.size_mismatches += 1  # never stored: fetch the bytes again
                 outcome = Retry(None, f"{writer.size} bytes where the listing says {expected_size}")
@@ -309,7 +316,7 @@ class GatewayClient:
 
     async def _download_once(
         self, product: str, url: str, family: str, writer: BlobWriter, refusals: list[int]
-    ) -> Retry | None:
+    ) -> Retry | Renew | None:
         shown = self._shown(url)  # the gateway path; the media URL that follows is never shown
         for _hop in range(MAX_HOPS + 1):
             headers = {}
@@ -328,11 +335,7 @@ class GatewayClient:
                     raw = await response.read()
                     if not on_gateway:
                         return self._judge_media(response.status, shown, refusals)
-                    judged = self._judge_download(product, url, family, response, raw, shown)
-                    if isinstance(judged, Renew):
-                        await self.auth.refresh(self.session)
-                        return Retry(None, "access token renewed")
-                    return judged
+                    return self._judge_download(product, url, family, response, raw, shown)
                 async for chunk in response.content.iter_chunked(CHUNK):
                     writer.write(chunk)
                     self.stats.bytes_downloaded += len(chunk)

@@ -204,7 +204,7 @@ async def test_a_download_renews_a_revoked_oauth_token(fast_sim, tmp_path, quick
             del fast_sim.tokens.tokens[token]
         stored, _ = await download(client, tmp_path, attachment)
     assert stored.size == attachment["size"]
-    assert fast_sim.log.counters["auth.requests"] == 2
+    assert fast_sim.log.counters["auth.requests"] == 2 and client.stats.retries == 0, "a renewal is not a retry"
 
 
 async def test_a_malformed_media_answer_never_shows_the_signed_url(fast_sim, tmp_path, quick_backoff):
