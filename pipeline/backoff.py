@@ -51,6 +51,11 @@ class RetryBudget:
         self.started = self.clock()
 
     @property
+    def deadline(self) -> float:
+        """When waiting out throttling must end, on `clock`."""
+        return self.started + self.throttle_budget_s
+
+    @property
     def attempts(self) -> int:
         return self.failures + self.throttles
 

@@ -36,7 +36,7 @@ from .errors import (
     UnexpectedResponse,
 )
 from .links import origin, reroot
-from .ratelimit import AdaptiveLimiter
+from .ratelimit import AdaptiveLimiter, PauseTooLong
 from .scopes import operation_for
 from .tenant import site_url
 
@@ -114,6 +114,12 @@ class GatewayClient:
         self.stats.retries += 1
         await anyio.sleep(wait)
 
+    @staticmethod
+    def _paused(budget: RetryBudget, what: str, pause: PauseTooLong) -> RetriesExhausted:
+        """The site paused this family (or the tenant) past the request's budget: fail now, not after the wait."""
+        why = f"the site asked for {pause.wait_s:.0f} s more of waiting"
+        return RetriesExhausted(budget.exhausted(what, why, throttled=True))
+
     async def __aenter__(self) -> GatewayClient:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.settings.request_timeout_s)
         self.session = aiohttp.ClientSession(
@@ -151,8 +157,11 @@ class GatewayClient:
         budget = self._budget()
         renewed = False  # a renewal is not a retry: it neither spends nor needs the budget
         while True:
-            async with self.limiter.slot(family):
-                outcome = await self._attempt(product, method, url, family, params, body)
+            try:
+                async with self.limiter.slot(family, budget.deadline):
+                    outcome = await self._attempt(product, method, url, family, params, body)
+            except PauseTooLong as pause:
+                raise self._paused(budget, f"{method} {self._shown(url)}", pause) from None
             if isinstance(outcome, ApiResponse):
                 return outcome
             if isinstance(outcome, Renew):
@@ -293,8 +302,10 @@ class GatewayClient:
         while True:
             writer.reset()
             try:
-                async with self.limiter.slot(family):
+                async with self.limiter.slot(family, budget.deadline):
                     outcome = await self._download_once(product, url, family, writer, refusals)
+            except PauseTooLong as pause:
+                raise self._paused(budget, f"download of {self._shown(url)}", pause) from None
             except TRANSIENT as error:  # the type only: aiohttp's message holds the signed media URL
                 outcome = Retry(None, type(error).__name__)
             except Unreadable as error:

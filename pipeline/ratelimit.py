@@ -4,7 +4,8 @@ Atlassian's burst limits are token buckets per tenant and endpoint, shared with 
 the site, so no fixed rate is right. Each family (product, method, first path segment) gets a
 concurrency limit that halves on a 429 (and waits out its Retry-After before anyone of that family
 goes again), shrinks by one on `X-RateLimit-NearLimit`, and grows by about one per round trip while
-the server is quiet. A quota reason pauses every family until the reset.
+the server is quiet. A quota reason pauses every family until the reset. A request whose own deadline
+(its retry budget) comes before the pause ends is refused at once rather than held past it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
+
+
+class PauseTooLong(Exception):
+    """The family (or the tenant) is paused for longer than the request may wait."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"paused for {wait_s:.0f} s")
+        self.wait_s = wait_s
 
 
 @dataclass
@@ -50,18 +59,21 @@ class AdaptiveLimiter:
         return self.gates[family]
 
     @asynccontextmanager
-    async def slot(self, family: str) -> AsyncIterator[None]:
+    async def slot(self, family: str, deadline: float | None = None) -> AsyncIterator[None]:
+        """Hold one of the family's places while a request is in flight; `deadline` is on this limiter's clock."""
         gate = self.gate(family)
-        await self._acquire(gate)
+        await self._acquire(gate, deadline)
         try:
             yield
         finally:
             gate.release()
 
-    async def _acquire(self, gate: FamilyGate) -> None:
+    async def _acquire(self, gate: FamilyGate, deadline: float | None) -> None:
         while True:
             wait = max(gate.resume_at, self.paused_until) - self.clock()
             if wait > 0:
+                if deadline is not None and self.clock() + wait > deadline:
+                    raise PauseTooLong(wait)
                 await self.sleep(wait)
                 continue
             if gate.in_flight < max(1, int(gate.limit)):

@@ -122,6 +122,10 @@ async def test_a_retry_after_beyond_the_budget_fails_now_rather_than_after_the_w
         await client.get("jira", FIELDS)
         with pytest.raises(RetriesExhausted, match="retry_budget_s"):
             await client.get("jira", FIELDS)
+        with anyio.fail_after(30):  # guards against a hang only: before the fix this waited an hour
+            with pytest.raises(RetriesExhausted, match="retry_budget_s"):
+                await client.get("confluence", "/wiki/api/v2/spaces")  # held by the quota pause, not asked
+    assert fast_sim.log.counters["gateway.requests"] == 2
 
 
 # -- OAuth renewal ---------------------------------------------------------------------------------

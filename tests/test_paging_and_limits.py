@@ -12,7 +12,7 @@ from pipeline.config import load_settings
 from pipeline.errors import UnexpectedResponse
 from pipeline.http import GatewayClient
 from pipeline.paginate import cursor_pages, offset_all, token_pages
-from pipeline.ratelimit import AdaptiveLimiter
+from pipeline.ratelimit import AdaptiveLimiter, PauseTooLong
 from pipeline.simulator.gatekeeper import SimConfig
 from pipeline.simulator.server import Simulator
 
@@ -153,6 +153,19 @@ async def test_a_429_makes_the_family_wait_out_its_retry_after():
     async with limiter.slot("other"):
         pass
     assert fake.sleeps == [7.0], "the throttled family waited; the other did not"
+
+
+async def test_a_pause_beyond_a_requests_deadline_is_refused_rather_than_waited_out():
+    fake = FakeTime()
+    limiter = AdaptiveLimiter(4, fake.clock, fake.sleep)
+    limiter.throttled("f", 3000.0, quota=True)
+    with pytest.raises(PauseTooLong) as raised:
+        async with limiter.slot("f", deadline=fake.now + 600):
+            pass
+    assert raised.value.wait_s == 3000.0 and fake.sleeps == [], "nothing was waited"
+    async with limiter.slot("f", deadline=fake.now + 3600):
+        pass
+    assert fake.sleeps == [3000.0]
 
 
 async def test_a_quota_pauses_every_family():
