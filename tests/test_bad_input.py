@@ -141,7 +141,10 @@ async def test_html_with_a_200_is_never_parsed_as_data(tmp_path):
 
     from pipeline.config import load_settings
 
+    calls = []
+
     async def login_wall(request):
+        calls.append(request.path)
         return web.Response(text="<html><body>Log in to continue</body></html>", content_type="text/html")
 
     app = web.Application()
@@ -157,6 +160,7 @@ async def test_html_with_a_200_is_never_parsed_as_data(tmp_path):
         async with GatewayClient(settings, creds, "00000000-0000-0000-0000-000000000000") as client:
             with pytest.raises(UnexpectedResponse, match="HTML page"):
                 await client.get("jira", "/rest/api/3/field")
+        assert len(calls) == 1, "a login page is not a hiccup: it is not asked again"
     finally:
         await runner.cleanup()
 
