@@ -56,6 +56,42 @@ def sync_cli_args(sim: Simulator, tmp_path: Path, *more: str) -> list[str]:
     ]
 
 
+def cli_sync(
+    sim: Simulator,
+    tmp_path: Path,
+    at: int | None = None,
+    sig: int = 9,
+    config: str = "",
+    environ: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    """`atlassian-to-sqlite sync` in a child process, as a scheduler runs it; signal `sig` (SIGKILL unless
+    told) reaches it when the gateway sees its request number `at`. Returns the exit status and stderr."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    settings = tmp_path / "night.toml"
+    settings.write_text(config)
+    args = [sys.executable, "-m", "pipeline", *sync_cli_args(sim, tmp_path, "--concurrency", "4")]
+    args += ["--config", str(settings)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")}
+    env |= environ if environ is not None else {"ATLASSIAN_TOKEN": sim.token}
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    start = sim.gateway_requests
+
+    def stop(count: int) -> None:
+        if at is not None and count - start == at:
+            process.send_signal(signal.Signals(sig))
+
+    sim.on_gateway_request = stop
+    try:
+        _, err = process.communicate(timeout=240)
+    finally:
+        sim.on_gateway_request = None
+    return process.returncode, err.decode(errors="replace")
+
+
 def change_a_share(sim: Simulator, share: float, seed: int = 0) -> dict[str, int]:
     """Change about `share` of every kind of item, the way people do: edits, additions, deletions."""
     import random

@@ -3,15 +3,12 @@ the next run, and until then named by `report` and keeping the exit status at 2.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from expected import blob_files, differences, expected, stored
-from helpers import run_sync, sync_cli_args
+from helpers import cli_sync, run_sync
 
 from pipeline.report import summarize
 from pipeline.simulator.gatekeeper import SimConfig
@@ -121,25 +118,10 @@ async def test_a_forbidden_attachment_is_reported_not_failed_and_a_vanished_one_
 
 # -- night by night, through the command line ------------------------------------------------------------
 def cli_night(sim: Simulator, tmp_path: Path, stop_at: int | None = None) -> int:
-    """One nightly `sync` in a child process; SIGTERM it when the gateway sees request `stop_at`."""
-    config = tmp_path / "nightly.toml"
-    config.write_text("max_retries = 1\n")  # a failing listing fails fast
-    args = [sys.executable, "-m", "pipeline", *sync_cli_args(sim, tmp_path, "--concurrency", "4", "--config", config)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")} | {"ATLASSIAN_TOKEN": sim.token}
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    start = sim.gateway_requests
-
-    def stop(count: int) -> None:
-        if stop_at is not None and count - start == stop_at:
-            process.send_signal(signal.SIGTERM)
-
-    sim.on_gateway_request = stop
-    try:
-        _, err = process.communicate(timeout=120)
-    finally:
-        sim.on_gateway_request = None
-    assert b"Traceback" not in err, err.decode()
-    return process.returncode
+    """One nightly `sync` in a child process, failing fast (one retry); SIGTERM at gateway request `stop_at`."""
+    code, err = cli_sync(sim, tmp_path, stop_at, signal.SIGTERM, "max_retries = 1\n")
+    assert "Traceback" not in err, err
+    return code
 
 
 def test_a_week_of_nights_with_failures_ends_exact_once_the_faults_are_gone(threaded_sim, tmp_path):

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from expected import blob_files, differences, expected, stored
-from helpers import change_a_share, run_sync, settings_for, sync_cli_args
+from helpers import change_a_share, cli_sync, run_sync, settings_for
 
 from pipeline.errors import ConfigError
 from pipeline.progress import Progress
@@ -150,21 +147,8 @@ async def test_two_syncs_at_once_on_one_database_the_second_refuses(sim, tmp_pat
 
 # -- SIGKILL at many points ------------------------------------------------------------------------------
 def run_cli_sync(sim, tmp_path, kill_at: int | None) -> int:
-    """Run `atlassian-to-sqlite sync` in a child process; SIGKILL it when the gateway sees request `kill_at`."""
-    args = [sys.executable, "-m", "pipeline", *sync_cli_args(sim, tmp_path, "--concurrency", "4")]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")} | {"ATLASSIAN_TOKEN": sim.token}
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    start = sim.gateway_requests
-
-    def kill(count: int) -> None:
-        if kill_at is not None and count - start == kill_at:
-            os.kill(process.pid, signal.SIGKILL)
-
-    sim.on_gateway_request = kill
-    try:
-        return process.wait(timeout=120)
-    finally:
-        sim.on_gateway_request = None
+    """`atlassian-to-sqlite sync` in a child process; SIGKILL it when the gateway sees request `kill_at`."""
+    return cli_sync(sim, tmp_path, kill_at)[0]
 
 
 def committed_issue_ids(db) -> set[str]:
