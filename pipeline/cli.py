@@ -177,6 +177,54 @@ def report_command(db: Path, fmt: str) -> None:
         fail(str(error))
 
 
+def open_read_only(db: Path):
+    import sqlite3
+
+    if not db.exists():
+        fail(f"no database at {db}: run `atlassian-to-sqlite sync` first (or pass --db)")
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+
+
+@main.command("show")
+@click.argument("kind")
+@click.argument("ident")
+@click.option("--as-of", "as_of", help="A date (the end of that day, UTC) or a time: 2026-11-24, 2026-11-24T09:30Z.")
+@click.option("--versions", is_flag=True, help="List every state the store held, oldest first.")
+@click.option("--db", type=click.Path(path_type=Path), default=Path("data/atlassian.db"), show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def show_command(kind: str, ident: str, as_of: str | None, versions: bool, db: Path, fmt: str) -> None:
+    """Print a stored item as it is, or as it was at a time: KIND is page, blogpost, comment, issue, ... or a
+    table name; IDENT its id (or an issue's key, OPS-42)."""
+    import orjson
+
+    from . import history
+
+    table = history.KINDS.get(kind, kind)
+    conn = open_read_only(db)
+    try:
+        if table not in history.tracked_tables(conn):
+            fail(f"unknown kind {kind!r}: use one of {', '.join(history.KINDS)} or a table name")
+        try:
+            when = history.parse_when(as_of) if as_of else None
+        except ValueError as error:
+            fail(str(error))
+        row_id = history.resolve(conn, table, ident)
+        states = (
+            []
+            if row_id is None
+            else (history.versions(conn, table, row_id) if versions else [history.state_at(conn, table, row_id, when)])
+        )
+        states = [s for s in states if s is not None]
+    finally:
+        conn.close()
+    if not states:
+        fail(f"the store held no {kind} {ident}" + (f" at {when}" if as_of else ""))
+    if fmt == "json":
+        click.echo(orjson.dumps([s.__dict__ for s in states], option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo("\n\n".join("\n".join(history.describe(s)) for s in states))
+
+
 def sim_options(function):
     options = [
         click.option("--host", default="127.0.0.1", show_default=True),

@@ -198,7 +198,40 @@ def last_run_changes(conn: sqlite3.Connection, runs: list[dict[str, Any]]) -> di
         "edited_pages": edited_pages,
         "edited_issues": edited_issues,
         "deleted": gone,
+        "deleted_rows": deleted_rows(conn, last["started_at"]),
     }
+
+
+NAMES = ("title", "key", "summary", "name", "filename")  # what a deleted row is called, by the first it has
+DELETED_SHOWN = 50
+
+
+def deleted_rows(conn: sqlite3.Connection, since: str) -> list[dict[str, Any]]:
+    """Every row (of any table with deleted_at) that the run starting at `since` marked deleted, with the
+    command that shows it as it was: a deletion only marks the row, so its last content is still there."""
+    from .history import KINDS, tracked_tables
+
+    kinds = {table: kind for kind, table in KINDS.items()}
+    found: list[dict[str, Any]] = []
+    for table in tracked_tables(conn):
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+        if "deleted_at" not in columns:
+            continue
+        name = next((c for c in NAMES if c in columns), "id")
+        for row_id, label, when in conn.execute(
+            f"SELECT id, [{name}], deleted_at FROM [{table}] WHERE deleted_at >= ? ORDER BY deleted_at", (since,)
+        ):
+            kind = kinds.get(table, table)
+            found.append(
+                {
+                    "table": table,
+                    "id": row_id,
+                    "name": label,
+                    "deleted_at": when,
+                    "show": f"atlassian-to-sqlite show {kind} {row_id} --versions",
+                }
+            )
+    return found
 
 
 def stale_pages(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -235,6 +268,16 @@ def changes_line(counts: dict[str, dict[str, int]]) -> list[str]:
         + (f", {c['restored']} restored" if c.get("restored") else "")
         for table, c in sorted(counts.items())
     ]
+
+
+def deleted_lines(found: list[dict[str, Any]], indent: str) -> list[str]:
+    if not found:
+        return []
+    out = [f"{indent}deleted by this run: {len(found)} row(s); each as it was, with every earlier state:"]
+    out += [f"{indent}  {d['table']} {d['id']} ({d['name']}): `{d['show']}`" for d in found[:DELETED_SHOWN]]
+    if len(found) > DELETED_SHOWN:
+        out.append(f"{indent}  ... and {len(found) - DELETED_SHOWN} more (report --format json lists them all)")
+    return out
 
 
 def owed_lines(s: dict[str, Any], indent: str) -> list[str]:
@@ -282,6 +325,7 @@ class Text:
             out += [f"  edited page {p['space_key']}: {p['title']}" for p in last["edited_pages"]]
             out += [f"  edited issue {i['key']}: {i['summary']}" for i in last["edited_issues"]]
             out += [f"  gone {g['kind']} {g['place']}: {g['name']}" for g in last["deleted"]]
+            out += deleted_lines(last.get("deleted_rows") or [], "  ")
         out.append("Last runs:")
         for run in s["runs"]:
             out.append(
@@ -321,6 +365,7 @@ class Markdown:
             out += [f"- edited page **{p['space_key']}**: {p['title']}" for p in last["edited_pages"]]
             out += [f"- edited issue **{i['key']}**: {i['summary']} ({i['status']})" for i in last["edited_issues"]]
             out += [f"- gone {g['kind']} **{g['place']}**: {g['name']}" for g in last["deleted"]]
+            out += deleted_lines(last.get("deleted_rows") or [], "- ")
             out.append("")
         out += [
             "### Runs",

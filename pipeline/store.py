@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
+from . import history
 from .errors import ConfigError, DiskFull
 
 SCHEMA = """
@@ -255,6 +256,7 @@ class Store:
             self.conn.executescript(SCHEMA)
             self._migrate()
             self._shape()
+            self._keep_history()
         except (sqlite3.DatabaseError, OSError) as error:
             unwritable = isinstance(error, OSError) or any(
                 s in str(error) for s in ("unable to open", "readonly", "read-only", "disk I/O")
@@ -282,6 +284,16 @@ class Store:
             if not db[table].detect_fts():
                 db[table].enable_fts(columns, create_triggers=True, tokenize="porter")
         self.conn.executescript(VIEWS)
+
+    def _keep_history(self) -> None:
+        """History triggers are derived from the schema, so tables and columns added since are covered."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            history.install(self.conn, BOOKKEEPING_COLUMNS)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         if self.conn is not None:

@@ -134,7 +134,7 @@ def change_a_share(sim: Simulator, share: float, seed: int = 0) -> dict[str, int
         c.delete_attachment(attachment["id"])
         done["deleted"] += 1
     c.add_attachment(pages[1]["id"], "added.bin", "added-bytes", 777)
-    issues = sim.jira.all_issue_ids()
+    issues = [i for i in sim.jira.all_issue_ids() if sim.jira.issue(i)]  # not those deleted on an earlier night
     chosen = pick(issues, share * len(issues) * 1.5)
     for issue_id in chosen[: len(chosen) * 2 // 3]:
         j.edit_issue(issue_id)

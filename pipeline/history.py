@@ -1,0 +1,264 @@
+"""Every past state of every stored row, and what the store held at a given time.
+
+One shared table, `history`, holds time spans: (table_name, id, valid_from, valid_to, row, run_id).
+A row's current span has valid_to NULL and no `row` (its content is the live row itself); every closed
+span carries the row as it was then, as a JSON object of its columns. So an unchanged row costs one small
+span, and only a change costs a copy of the row as it was.
+
+SQLite triggers keep it, so every writer (the sync, a download marking an attachment gone, a hand edit)
+is covered, and no code path can forget. They are derived from the schema on every open: every table whose
+primary key is `id` (other than sync_* bookkeeping and full-text shadow tables) gets them, including tables
+added later, with no list to keep. A change is a change of content: the columns the sync keeps for itself
+(which sweep saw a row, stored bytes' hash) are left out, so a night in which nothing changed writes nothing.
+
+Times are the wall-clock time of the write, in UTC, in the same format as every other time the sync writes;
+as-of asks "what did the store hold at that moment", so a time between two nights gives the earlier night's
+state. run_id is the run that wrote the span (the latest run in sync_runs; NULL for rows stored before
+history was kept, whose valid_from is '' (since before history began)).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import orjson
+
+HISTORY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS history (
+    table_name TEXT NOT NULL, id TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, row TEXT,
+    run_id INTEGER, PRIMARY KEY (table_name, id, valid_from)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_history_run ON history(run_id) WHERE valid_to IS NULL;
+"""
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+RUN = "(SELECT MAX(id) FROM sync_runs)"
+# Bookkeeping that changes every night and would only bloat the copies; sha256 stays in them (it names an
+# old version's bytes in the attachments folder).
+NOT_COPIED = {"seen_sweep", "fetched_sweep", "labels_version"}
+TRIGGER_PREFIX = "history_"
+
+
+def tracked_tables(conn: sqlite3.Connection) -> list[str]:
+    """Tables whose rows have an `id` primary key: the content, whatever tables later versions add."""
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' "
+            "AND name NOT LIKE 'sync\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "AND name != 'history' ORDER BY name"
+        )
+    ]
+    virtual = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL%'")]
+    tables = []
+    for name in names:
+        if any(name.startswith(v + "_") for v in virtual):
+            continue  # a full-text index's shadow table
+        keys = [r[1] for r in conn.execute(f"PRAGMA table_info([{name}])") if r[5]]
+        if keys == ["id"]:
+            tables.append(name)
+    return tables
+
+
+def install(conn: sqlite3.Connection, untracked: set[str]) -> None:
+    """(Re)create the history table's triggers from the current schema; call inside a transaction.
+
+    `untracked`: bookkeeping columns whose change alone is not a change of the row."""
+    for statement in HISTORY_SCHEMA.strip().split(";\n"):
+        conn.execute(statement)
+    present = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'history\\_%' ESCAPE '\\'"
+        )
+    }
+    for table in tracked_tables(conn):
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+        if f"{TRIGGER_PREFIX}{table}_insert" not in present:
+            # rows stored before history was kept: their current span starts "since before history"
+            conn.execute(
+                f"INSERT OR IGNORE INTO history(table_name, id, valid_from) SELECT ?, id, '' FROM [{table}]",
+                (table,),
+            )
+        for statement in triggers(table, columns, untracked):
+            conn.execute(statement)
+        present.difference_update({f"{TRIGGER_PREFIX}{table}_{k}" for k in ("insert", "update", "delete")})
+    for stale in present:  # a table that is gone
+        conn.execute(f"DROP TRIGGER IF EXISTS [{stale}]")
+
+
+def triggers(table: str, columns: list[str], untracked: set[str]) -> list[str]:
+    content = [c for c in columns if c != "id" and c not in untracked]
+    copied = ", ".join(f"'{c}', OLD.[{c}]" for c in columns if c not in NOT_COPIED)
+    changed = " OR ".join(f"OLD.[{c}] IS NOT NEW.[{c}]" for c in content) or "0"
+    name = f"{TRIGGER_PREFIX}{table}"
+    close = (
+        f"UPDATE history SET valid_to = {NOW}, row = json_object({copied}) "
+        f"WHERE table_name = '{table}' AND id = OLD.id AND valid_to IS NULL;"
+    )
+    # a state that lasted no time (two changes in one millisecond) is not a past state
+    instant = f"DELETE FROM history WHERE table_name = '{table}' AND id = OLD.id AND valid_from = valid_to;"
+    open_span = (
+        f"INSERT OR REPLACE INTO history(table_name, id, valid_from, run_id) VALUES ('{table}', NEW.id, {NOW}, {RUN});"
+    )
+    return [
+        f"DROP TRIGGER IF EXISTS [{name}_insert]",
+        f"DROP TRIGGER IF EXISTS [{name}_update]",
+        f"DROP TRIGGER IF EXISTS [{name}_delete]",
+        f"CREATE TRIGGER [{name}_insert] AFTER INSERT ON [{table}] BEGIN {open_span} END",
+        f"CREATE TRIGGER [{name}_update] AFTER UPDATE ON [{table}] WHEN {changed} BEGIN {close} {instant} "
+        f"{open_span} END",
+        f"CREATE TRIGGER [{name}_delete] AFTER DELETE ON [{table}] BEGIN {close} {instant} END",
+    ]
+
+
+# -- reading -----------------------------------------------------------------------------------------
+KINDS = {  # what `show` calls things, and the table each lives in
+    "space": "confluence_spaces",
+    "page": "confluence_pages",
+    "blogpost": "confluence_blogposts",
+    "comment": "confluence_comments",
+    "attachment": "confluence_attachments",
+    "project": "jira_projects",
+    "issue": "jira_issues",
+    "jira-comment": "jira_comments",
+    "jira-attachment": "jira_attachments",
+}
+KEYS = {"jira_issues": "key", "jira_projects": "key", "confluence_spaces": "key"}  # also found by these
+
+
+@dataclass(frozen=True)
+class State:
+    """A row as the store held it during [valid_from, valid_to); valid_to None: it still holds it."""
+
+    table: str
+    id: str
+    row: dict[str, Any]
+    valid_from: str
+    valid_to: str | None
+    run_id: int | None
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.row.get("deleted_at"))
+
+
+def parse_when(text: str) -> str:
+    """A time as the store writes them (UTC, milliseconds, Z). A date alone means the end of that day (UTC),
+    so `--as-of 2026-11-24` is the state after that day's nightly run; a time without a zone is UTC."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            moment = datetime.combine(date.fromisoformat(text), time(23, 59, 59, 999000), UTC)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date or time: use 2026-11-24 or 2026-11-24T09:30:00Z") from None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def resolve(conn: sqlite3.Connection, table: str, ident: str) -> str | None:
+    """The id of `ident` in `table`: an id, or a key (OPS-42), also one an issue had before it moved."""
+    if conn.execute(f"SELECT 1 FROM [{table}] WHERE id = ?", (ident,)).fetchone():
+        return ident
+    key = KEYS.get(table)
+    if key is None:
+        return ident if has_history(conn, table, ident) else None
+    found = conn.execute(f"SELECT id FROM [{table}] WHERE [{key}] = ?", (ident,)).fetchone()
+    if found is None:
+        found = conn.execute(
+            f"SELECT id FROM history WHERE table_name = ? AND json_extract(row, '$.{key}') = ? LIMIT 1",
+            (table, ident),
+        ).fetchone()
+    return found[0] if found else (ident if has_history(conn, table, ident) else None)
+
+
+def has_history(conn: sqlite3.Connection, table: str, row_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM history WHERE table_name = ? AND id = ?", (table, row_id)).fetchone() is not None
+
+
+def state_at(conn: sqlite3.Connection, table: str, row_id: str, when: str | None = None) -> State | None:
+    """The row as the store held it at `when` (a time from parse_when; None: now), or None if it held none."""
+    if when is None:
+        sql = (
+            "SELECT valid_from, valid_to, row, run_id FROM history WHERE table_name = ? AND id = ? AND valid_to IS NULL"
+        )
+        span = conn.execute(sql, (table, row_id)).fetchone()
+    else:
+        span = conn.execute(
+            "SELECT valid_from, valid_to, row, run_id FROM history WHERE table_name = ? AND id = ? "
+            "AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY valid_from DESC LIMIT 1",
+            (table, row_id, when, when),
+        ).fetchone()
+    if span is None:
+        return None
+    valid_from, valid_to, copy, run_id = span
+    row = orjson.loads(copy) if copy is not None else live_row(conn, table, row_id)
+    if row is None:
+        return None
+    return State(table, row_id, row, valid_from, valid_to, run_id)
+
+
+def live_row(conn: sqlite3.Connection, table: str, row_id: str) -> dict[str, Any] | None:
+    cursor = conn.execute(f"SELECT * FROM [{table}] WHERE id = ?", (row_id,))
+    found = cursor.fetchone()
+    if found is None:
+        return None
+    return {d[0]: v for d, v in zip(cursor.description, found, strict=True) if d[0] not in NOT_COPIED}
+
+
+def versions(conn: sqlite3.Connection, table: str, row_id: str) -> list[State]:
+    """Every state the store held of one row, oldest first."""
+    spans = conn.execute(
+        "SELECT valid_from FROM history WHERE table_name = ? AND id = ? ORDER BY valid_from", (table, row_id)
+    ).fetchall()
+    found = []
+    for (valid_from,) in spans:
+        sql = "SELECT valid_from, valid_to, row, run_id FROM history WHERE table_name = ? AND id = ? AND valid_from = ?"
+        start, end, copy, run_id = conn.execute(sql, (table, row_id, valid_from)).fetchone()
+        row = orjson.loads(copy) if copy is not None else live_row(conn, table, row_id)
+        if row is not None:
+            found.append(State(table, row_id, row, start, end, run_id))
+    return found
+
+
+# -- showing -----------------------------------------------------------------------------------------
+TEXT_COLUMNS = ("body_text", "description_text")  # the readable body, where a table has one
+HEADLINE = (
+    "key",
+    "title",
+    "summary",
+    "name",
+    "filename",
+    "status",
+    "version",
+    "issue_type",
+    "updated_at",
+    "updated",
+    "deleted_at",
+)
+ISSUE_FIELDS = ("priority", "assignee", "reporter", "labels")
+
+
+def describe(state: State) -> list[str]:
+    """A state as lines a person reads: when it held, the headline columns, the body text."""
+    row = state.row
+    until = state.valid_to or "now"
+    since = state.valid_from or "before history was kept"
+    out = [f"{state.table} {state.id}: held from {since} until {until}" + (" (DELETED)" if state.deleted else "")]
+    out += [f"  {c}: {row[c]}" for c in HEADLINE if row.get(c) not in (None, "")]
+    if state.table == "jira_issues" and row.get("fields"):
+        fields = orjson.loads(row["fields"])
+        for name in ISSUE_FIELDS:
+            value = fields.get(name)
+            if isinstance(value, dict):
+                value = value.get("displayName") or value.get("name") or value.get("value")
+            if value not in (None, "", []):
+                out.append(f"  {name}: {value}")
+    text = next((row[c] for c in TEXT_COLUMNS if row.get(c)), None)
+    if text:
+        out += ["", *text.splitlines()]
+    return out
