@@ -225,6 +225,31 @@ def show_command(kind: str, ident: str, as_of: str | None, versions: bool, db: P
     click.echo("\n\n".join("\n".join(history.describe(s)) for s in states))
 
 
+@main.command("export")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl"]), default="parquet", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for one file per table.")
+@click.option("--tables", help="Tables to write, comma-separated (default: every table).")
+@click.option("--since-run", type=int, help="Only rows that runs after this run id inserted or changed.")
+@click.option("--db", type=click.Path(path_type=Path), default=Path("data/atlassian.db"), show_default=True)
+def export_command(fmt: str, out: Path, tables: str | None, since_run: int | None, db: Path) -> None:
+    """Write the store for a warehouse: one file per table plus manifest.json (Parquet needs the [export]
+    extra)."""
+    from .export import MANIFEST, export_store
+
+    chosen = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    try:
+        manifest = export_store(db, out, fmt, chosen, since_run)
+    except PipelineError as error:
+        fail(str(error))
+    rows = sum(t["rows"] for t in manifest["tables"])
+    click.echo(
+        f"exported {len(manifest['tables'])} table(s), {rows:,} rows, as {fmt} to {out} "
+        f"(source run #{manifest['run_id']}"
+        + (f", changes since run #{since_run}" if since_run else "")
+        + f"); see {out / MANIFEST}"
+    )
+
+
 def sim_options(function):
     options = [
         click.option("--host", default="127.0.0.1", show_default=True),
