@@ -75,7 +75,11 @@ def main() -> None:
     show_default=True,
     help="json: one JSON object a line (progress, errors, the result), for log shippers.",
 )
+@click.option(
+    "--all", "all_sites", is_flag=True, help="Sync every [[sites]] of the config at once, each into its own store."
+)
 def sync_command(
+    all_sites: bool,
     config_path: Path | None,
     no_attachments: bool | None,
     only: str | None,
@@ -87,6 +91,8 @@ def sync_command(
     """Copy the site into the database (incremental after the first run)."""
     flags["attachments"] = False if no_attachments else None
     flags["products"] = only
+    if all_sites:
+        sync_all(config_path, flags, log_format)
     try:
         settings = load_settings(flags, config_path)
     except PipelineError as error:
@@ -97,12 +103,44 @@ def sync_command(
     sys.exit(result.exit_code)
 
 
-def report_result(result: SyncResult, log_format: str = "text") -> None:
+def sync_all(config_path: Path | None, flags: dict[str, Any], log_format: str) -> None:
+    """sync --all: every site of the config at once; one line per site; the exit status is the worst."""
+    from .config import DEFAULT_CONFIG
+    from .sites import load_sites, sync_sites, worst_exit
+
+    own = [f"--{k.replace('_', '-')}" for k in ("site", "cloud_id", "db", "attachments_dir") if flags.get(k)]
+    if own:
+        fail(f"{', '.join(own)} cannot go with --all: each [[sites]] entry of the config sets its own")
+    path = config_path or DEFAULT_CONFIG
+    try:
+        sites = load_sites(
+            path, {k: v for k, v in flags.items() if k not in ("site", "cloud_id", "db", "attachments_dir")}
+        )
+    except PipelineError as error:
+        fail(str(error))
+    outcomes = run_async(sync_sites(sites))
+    for outcome in outcomes:
+        if outcome.result is None:
+            if log_format == "json":
+                click.echo(json_line("result", site=outcome.name, status="failed", exit_code=1, error=outcome.error))
+            else:
+                click.echo(f"site {outcome.name}: failed; {outcome.error}")
+            continue
+        report_result(outcome.result, log_format, site=outcome.name)
+    worst = worst_exit(outcomes)
+    if log_format != "json":
+        ok = sum(o.exit_code == 0 for o in outcomes)
+        click.echo(f"{ok} of {len(outcomes)} site(s) synced completely; exit status {worst}")
+    sys.exit(worst)
+
+
+def report_result(result: SyncResult, log_format: str = "text", site: str | None = None) -> None:
     stats = result.stats
     if log_format == "json":
         click.echo(
             json_line(
                 "result",
+                **({"site": site} if site else {}),
                 run=result.run_id,
                 status=result.status,
                 exit_code=result.exit_code,
@@ -114,14 +152,16 @@ def report_result(result: SyncResult, log_format: str = "text") -> None:
         return
     rows = sum(c["inserted"] + c["updated"] for c in result.counts.values())
     click.echo(
-        f"sync run #{result.run_id}: {result.status}; {stats.get('requests', 0):,} requests "
+        (f"site {site}: " if site else "")
+        + f"sync run #{result.run_id}: {result.status}; {stats.get('requests', 0):,} requests "
         f"({stats.get('retries', 0):,} retries, {stats.get('rate_limited', 0):,} x 429), {rows:,} rows written, "
         f"{stats.get('downloads', 0):,} attachments ({stats.get('bytes_downloaded', 0):,} bytes)"
     )
+    where = f"{site}: " if site else ""
     for warning in result.warnings:
-        click.echo(f"  warning: {warning.stream}: {warning.message}", err=True)
+        click.echo(f"  warning: {where}{warning.stream}: {warning.message}", err=True)
     for error in result.errors:
-        click.echo(f"  failed: {error.stream}: {error.message}", err=True)
+        click.echo(f"  failed: {where}{error.stream}: {error.message}", err=True)
     if result.status == "interrupted":
         click.echo("  interrupted: what was fetched is kept; the next run goes on from there", err=True)
 

@@ -92,7 +92,8 @@ def load_settings(
     return validate(coerce(values, str(path) if path else "the command line"))
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, sites: bool = False) -> dict[str, Any]:
+    """The file's settings; `sites`: the [[sites]] list is read elsewhere (sync --all), not refused."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -102,6 +103,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     by_place = {place: key for key, place in TOML_KEYS.items()}
     sections = {section for section, _ in TOML_KEYS.values() if section}
     values: dict[str, Any] = {}
+    if "sites" in data and not sites:
+        raise ConfigError(f"{path} lists [[sites]]: sync them all with `sync --all --config {path}`")
+    data.pop("sites", None)
     for name, value in data.items():
         if name in sections and isinstance(value, dict):
             for inner, inner_value in value.items():

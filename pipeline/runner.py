@@ -81,10 +81,32 @@ def prepare_blobs(settings: Settings) -> BlobStore:
     return blobs
 
 
+class Stopper:
+    """One listener for SIGTERM/SIGINT shared by syncs running side by side (sync --all): a signal stops
+    them all. Each sync listening on its own would not do: the event loop keeps one handler a signal, so the
+    last to start would take it, and the first to finish would drop it for all."""
+
+    def __init__(self) -> None:
+        self.stops: list[Any] = []
+
+    def add(self, stop: Any) -> None:
+        self.stops.append(stop)
+
+    async def listen(self, scope: anyio.CancelScope) -> None:
+        with scope, anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+            async for signum in signals:
+                for stop in list(self.stops):
+                    stop(signum)
+
+
 async def sync(
-    settings: Settings, environ: Mapping[str, str] | None = None, progress: Progress | None = None
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    stopper: Stopper | None = None,
 ) -> SyncResult:
-    """Run one sync. Bad settings raise ConfigError before any request or write."""
+    """Run one sync. Bad settings raise ConfigError before any request or write. `stopper`: signals are
+    listened to by the caller, for several syncs at once."""
     credentials = Credentials.from_env(os.environ if environ is None else environ)
     progress = progress or Progress("quiet")
     store = Store(settings.db).open()
@@ -92,13 +114,19 @@ async def sync(
         store.lock()
         blobs = prepare_blobs(settings)
         cloud_id = await resolve_cloud_id(settings)
-        return await _run(settings, credentials, cloud_id, store, blobs, progress)
+        return await _run(settings, credentials, cloud_id, store, blobs, progress, stopper)
     finally:
         store.close()
 
 
 async def _run(
-    settings: Settings, credentials: Credentials, cloud_id: str, store: Store, blobs: BlobStore, progress: Progress
+    settings: Settings,
+    credentials: Credentials,
+    cloud_id: str,
+    store: Store,
+    blobs: BlobStore,
+    progress: Progress,
+    stopper: Stopper | None = None,
 ) -> SyncResult:
     options = {k: str(v) for k, v in asdict(settings).items()} | {"cloud_id": cloud_id}
     run_id = store.start_run(options)
@@ -106,7 +134,7 @@ async def _run(
     async with GatewayClient(settings, credentials, cloud_id, settings.site) as client:
         progress.stats_source = lambda: asdict(client.stats)
         try:
-            ctx = await _pipeline(settings, client, store, blobs, progress, run_id)
+            ctx = await _pipeline(settings, client, store, blobs, progress, run_id, stopper)
             errors = ctx.errors + owed_from_before(ctx)
             nothing = errors and client.stats.succeeded == 0  # every request refused: nothing was synced
             status = "failed" if nothing else ("partial" if errors else "ok")
@@ -155,13 +183,21 @@ def covered(ctx: SyncContext, kind: str, key: str) -> bool:
 
 
 async def _pipeline(
-    settings: Settings, client: GatewayClient, store: Store, blobs: BlobStore, progress: Progress, run_id: int
+    settings: Settings,
+    client: GatewayClient,
+    store: Store,
+    blobs: BlobStore,
+    progress: Progress,
+    run_id: int,
+    stopper: Stopper | None = None,
 ) -> SyncContext:
     write_send, write_receive = anyio.create_memory_object_stream[Batch](WRITE_BUFFER)
     download_send, download_receive = anyio.create_memory_object_stream[DownloadJob](DOWNLOAD_BUFFER)
     ctx = SyncContext(settings, client, store, blobs, write_send, download_send, progress, run_id=run_id)
     try:
-        await _run_tasks(ctx, settings, store, progress, write_send, write_receive, download_send, download_receive)
+        await _run_tasks(
+            ctx, settings, store, progress, write_send, write_receive, download_send, download_receive, stopper
+        )
     except BaseExceptionGroup as group:
         raise first_pipeline_error(group) or group from None
     finally:
@@ -174,14 +210,19 @@ def first_pipeline_error(group: BaseExceptionGroup) -> PipelineError | None:
     return next((e for e in leaves(group) if isinstance(e, PipelineError)), None)
 
 
-async def _run_tasks(ctx, settings, store, progress, write_send, write_receive, download_send, download_receive):
+async def _run_tasks(
+    ctx, settings, store, progress, write_send, write_receive, download_send, download_receive, stopper=None
+):
     async with anyio.create_task_group() as outer:
         outer.start_soon(writer, store, write_receive)
         ticker, listener = anyio.CancelScope(), anyio.CancelScope()
         outer.start_soon(_tick, progress, ticker)
         # the writer is outside `work`: when a signal cancels the fetching, what was fetched still commits
         async with write_send, anyio.create_task_group() as work:
-            outer.start_soon(stop_on_signal, ctx, work.cancel_scope, listener)
+            if stopper is None:
+                outer.start_soon(stop_on_signal, ctx, work.cancel_scope, listener)
+            else:
+                stopper.add(lambda signum: interrupt(ctx, work.cancel_scope, signum))
             for _ in range(max(2, settings.concurrency)):
                 work.start_soon(download_worker, ctx, download_receive.clone())
             download_receive.close()
@@ -208,13 +249,17 @@ async def stop_on_signal(ctx: SyncContext, work: anyio.CancelScope, scope: anyio
             return  # not the main thread (a library caller): the caller handles signals
         try:
             async for signum in signals:
-                if ctx.interrupted:
-                    os._exit(128 + signum)
-                ctx.interrupted = signum
-                ctx.progress.error("sync", f"{signal.Signals(signum).name}: stopping; what was fetched is kept")
-                work.cancel()
+                interrupt(ctx, work, signum)
         finally:
             receiver.__exit__(None, None, None)
+
+
+def interrupt(ctx: SyncContext, work: anyio.CancelScope, signum: int) -> None:
+    if ctx.interrupted:
+        os._exit(128 + signum)
+    ctx.interrupted = signum
+    ctx.progress.error("sync", f"{signal.Signals(signum).name}: stopping; what was fetched is kept")
+    work.cancel()
 
 
 async def _tick(progress: Progress, scope: anyio.CancelScope) -> None:
