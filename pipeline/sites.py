@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +48,11 @@ class Site:
     settings: Settings
     credential_env: dict[str, str]  # ATLASSIAN_TOKEN -> the variable holding this site's token, ...
 
-    def environ(self, environ: Mapping[str, str]) -> dict[str, str]:
-        """The environment this site's sync sees: its own credentials under the usual names, no one else's."""
-        own = {k: v for k, v in environ.items() if k not in CREDENTIALS}
+    def environ(self, environ: Mapping[str, str], sites: Sequence[Site] = ()) -> dict[str, str]:
+        """The environment this site's sync sees: its own credentials under the usual names, and none of
+        `sites`' (the others in the job)."""
+        hidden = {*CREDENTIALS, *(v for site in sites for v in site.credential_env.values())}
+        own = {k: v for k, v in environ.items() if k not in hidden}
         own.update({usual: environ[mine] for usual, mine in self.credential_env.items() if environ.get(mine)})
         return own
 
@@ -139,7 +141,7 @@ async def sync_sites(sites: list[Site], environ: Mapping[str, str] | None = None
             outcomes[site.name] = SiteOutcome(site.name, None, missing)
             return
         try:
-            result = await sync(site.settings, site.environ(environ), Progress("quiet"), stopper)
+            result = await sync(site.settings, site.environ(environ, sites), Progress("quiet"), stopper)
         except PipelineError as error:
             outcomes[site.name] = SiteOutcome(site.name, None, str(error))
         except Exception as error:  # a bug met by one site must not take the others down

@@ -157,3 +157,19 @@ def test_sigterm_stops_every_site_cleanly(threaded_sim, tmp_path):
         assert conn.execute("SELECT status FROM sync_runs").fetchall() == [("interrupted",)], name
         conn.close()
     assert out.decode().count("interrupted") >= 2
+
+
+def test_the_example_config_reads_as_documented(tmp_path):
+    from pathlib import Path as P
+
+    example = P(__file__).resolve().parents[1] / "configs" / "sites.example.toml"
+    acme, globex = load_sites(example, environ={})
+    assert acme.settings.db == P("data/acme.db") and acme.settings.attachments_dir == P("data/acme-attachments")
+    assert acme.credential_env["ATLASSIAN_TOKEN"] == "ATLASSIAN_TOKEN_ACME"
+    assert globex.credential_env["ATLASSIAN_TOKEN"] == "GLOBEX_SANDBOX_TOKEN"
+    assert globex.credential_env["ATLASSIAN_CLIENT_ID"] == "ATLASSIAN_CLIENT_ID_GLOBEX_SANDBOX"
+    assert globex.settings.products == ("jira",) and acme.settings.products == ("confluence", "jira")
+    assert acme.settings.concurrency == globex.settings.concurrency == 8
+    env = {"GLOBEX_SANDBOX_TOKEN": "g", "ATLASSIAN_TOKEN_ACME": "a", "ATLASSIAN_TOKEN": "x", "HOME": "/h"}
+    assert globex.environ(env, [acme, globex]) == {"ATLASSIAN_TOKEN": "g", "HOME": "/h"}, "no other site's token"
+    assert acme.environ(env, [acme, globex]) == {"ATLASSIAN_TOKEN": "a", "HOME": "/h"}

@@ -3,10 +3,12 @@ README documents, each a command line the CLI accepts."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,55 @@ def test_the_readme_names_every_secret_the_workflow_reads(workflow):
 def test_actionlint_finds_nothing():
     result = subprocess.run(["actionlint", str(WORKFLOW)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the workflow for many sites: one job per site from a matrix ------------------------------------------
+SITES_WORKFLOW = ROOT / ".github" / "workflows" / "atlassian-backup-sites.yml"
+
+
+@pytest.fixture(scope="module")
+def sites_workflow() -> dict:
+    return yaml.safe_load(SITES_WORKFLOW.read_text())
+
+
+def test_one_job_per_site_from_one_repository_variable(sites_workflow):
+    lister, job = sites_workflow["jobs"]["sites"], sites_workflow["jobs"]["sync"]
+    assert lister["if"] == "vars.ATLASSIAN_SITES != ''"
+    assert job["needs"] == "sites"
+    assert job["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.sites.outputs.matrix) }}"
+    assert job["strategy"]["fail-fast"] is False, "one site failing does not cancel the others"
+    assert "matrix.name" in job["concurrency"]["group"], "each site's store is written by one job at a time"
+
+
+def test_the_site_list_becomes_the_matrix(sites_workflow, tmp_path):
+    run = sites_workflow["jobs"]["sites"]["steps"][0]["run"]
+    assert run.startswith("python3 - <<'EOF' >> \"$GITHUB_OUTPUT\"\n")
+    script = run.split("\n", 1)[1].split("\nEOF", 1)[0]
+    env = {"SITES": " acme.atlassian.net,https://my-shop.atlassian.net/\n globex.atlassian.net "}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    matrix = json.loads(out.strip().removeprefix("matrix="))
+    assert matrix == [
+        {"name": "acme", "site": "acme.atlassian.net", "secret": "ACME"},
+        {"name": "my-shop", "site": "my-shop.atlassian.net", "secret": "MY_SHOP"},
+        {"name": "globex", "site": "globex.atlassian.net", "secret": "GLOBEX"},
+    ]
+
+
+def test_each_site_has_its_own_secrets_store_and_cache(sites_workflow):
+    job = sites_workflow["jobs"]["sync"]
+    for name in ("ATLASSIAN_TOKEN", "ATLASSIAN_EMAIL", "ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET"):
+        assert job["env"][name] == "${{ secrets[format('" + name + "_{0}', matrix.secret)] }}"
+    steps = job["steps"]
+    uses = {step.get("uses", "").split("@")[0]: step for step in steps}
+    assert "matrix.name" in uses["actions/cache/restore"]["with"]["key"]
+    assert uses["actions/cache/save"]["with"]["key"] == uses["actions/cache/restore"]["with"]["key"]
+    assert uses["actions/cache/save"]["if"] == "always()"
+    found = [line.strip() for s in steps for line in s.get("run", "").splitlines() if "atlassian-to-sqlite" in line]
+    assert "secrets." not in " ".join(found)
+    readme = (ROOT / "README.md").read_text()
+    for command in found:
+        assert command in readme, f"the README does not show: {command}"
+        words = shlex.split(command.split(">>")[0].replace("$FULL", "--full").replace("$SITE_NAME", "acme"))[1:]
+        main.make_context("atlassian-to-sqlite", list(words))
+    for secret in ("ATLASSIAN_SITES", "ATLASSIAN_TOKEN_ACME", "ATLASSIAN_CLIENT_ID_ACME"):
+        assert f"`{secret}`" in readme
