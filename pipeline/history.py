@@ -29,8 +29,8 @@ import orjson
 
 HISTORY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
-    table_name TEXT NOT NULL, id TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, row TEXT,
-    run_id INTEGER, PRIMARY KEY (table_name, id, valid_from)) WITHOUT ROWID;
+    table_name TEXT NOT NULL, id TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, row TEXT, run_id INTEGER);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_history_span ON history(table_name, id, valid_from);
 CREATE INDEX IF NOT EXISTS idx_history_run ON history(run_id) WHERE valid_to IS NULL;
 """
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
