@@ -29,6 +29,8 @@ import orjson
 
 from .errors import ConfigError
 from .history import tracked_tables
+from .times import parse as parse_time
+from .times import stamp
 
 FORMATS = ("parquet", "csv", "jsonl")
 TIME_COLUMN = re.compile(r"(_at|^created|^updated|^started|^valid_from|^valid_to)$")
@@ -68,20 +70,8 @@ def exportable_tables(conn: sqlite3.Connection) -> list[str]:
     return [n for (n,) in names if not any(n.startswith(v + "_") for v in virtual)]
 
 
-def parse_time(value: Any) -> datetime | None:
-    """A stored time as an aware UTC datetime; None for NULL, '' (history's "before history") or the
-    unreadable, which the manifest counts."""
-    if value in (None, ""):
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return None if moment is None else stamp(moment)
 
 
 def selection(conn: sqlite3.Connection, table: str, since_run: int | None, tracked: set[str]) -> tuple[str, tuple]:

@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from .times import stamp
+
 HISTORY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
     table_name TEXT NOT NULL, id TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, row TEXT, run_id INTEGER);
@@ -157,7 +159,7 @@ def parse_when(text: str) -> str:
             moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise ValueError(f"{text!r} is not a date or time: use 2026-11-24 or 2026-11-24T09:30:00Z") from None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return stamp(moment)
 
 
 def resolve(conn: sqlite3.Connection, table: str, ident: str) -> str | None:
