@@ -76,7 +76,8 @@ async def test_a_month_of_nights_of_history_at_small_scale(tmp_path):
         f"\nafter the first sync: {day_one[0] / mb:.1f} MB with history, {day_one[1] / mb:.1f} MB without "
         f"(+{100 * (day_one[0] - day_one[1]) / day_one[1]:.1f}% for the open spans)"
         f"\nafter {NIGHTS} nights of 1% changes: {with_history / mb:.1f} MB with history, {without / mb:.1f} MB "
-        f"without: history costs {(with_history - without) / mb:.1f} MB (+{100 * (with_history - without) / without:.1f}%), "
+        f"without: history costs {(with_history - without) / mb:.1f} MB "
+        f"(+{100 * (with_history - without) / without:.1f}%), "
         f"{(with_history - without - (day_one[0] - day_one[1])) / NIGHTS / 1024:.0f} KB a night; "
         f"{spans:,} spans, {past:,} past states\nlargest past states by table: "
         + ", ".join(f"{t} {n:,} ({(b or 0) / mb:.1f} MB)" for t, n, b in by_table[:5])

@@ -74,13 +74,15 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else stamp(moment)
 
 
-def selection(conn: sqlite3.Connection, table: str, since_run: int | None, tracked: set[str]) -> tuple[str, tuple]:
+def selection(
+    conn: sqlite3.Connection, table: str, since_run: int | None, tracked: dict[str, str]
+) -> tuple[str, tuple]:
     """The SQL condition choosing the rows to write, and whether the table is written whole."""
     if since_run is None:
         return "1 = 1", ()
     if table in tracked:
         return (
-            "id IN (SELECT id FROM history WHERE table_name = ? AND valid_to IS NULL AND run_id > ?)",
+            f"[{tracked[table]}] IN (SELECT id FROM history WHERE table_name = ? AND valid_to IS NULL AND run_id > ?)",
             (table, since_run),
         )
     if table == "history":
@@ -113,7 +115,7 @@ def export_store(
         unknown = sorted(set(chosen) - set(available))
         if unknown:
             raise ConfigError(f"no table {', '.join(unknown)} in {db}; the tables are: {', '.join(available)}")
-        tracked = set(tracked_tables(conn))
+        tracked = tracked_tables(conn)
         last = conn.execute("SELECT MAX(id) FROM sync_runs WHERE finished_at IS NOT NULL").fetchone()[0]
         try:
             out.mkdir(parents=True, exist_ok=True)

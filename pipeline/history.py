@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from .store import BOOKKEEPING_COLUMNS
 from .times import stamp
 
 HISTORY_SCHEMA = """
@@ -37,14 +38,21 @@ CREATE INDEX IF NOT EXISTS idx_history_run ON history(run_id) WHERE valid_to IS 
 """
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 RUN = "(SELECT MAX(id) FROM sync_runs)"
-# Bookkeeping that changes every night and would only bloat the copies; sha256 stays in them (it names an
-# old version's bytes in the attachments folder).
-NOT_COPIED = {"seen_sweep", "fetched_sweep", "labels_version"}
+# Bookkeeping facts about a row's stored bytes, kept in its past states: an old version's sha256 names its
+# bytes in the attachments folder. The rest of the bookkeeping (which sweep saw a row, ...) is left out.
+KEPT = {"sha256", "sha256_version", "download_refused"}
 TRIGGER_PREFIX = "history_"
 
 
-def tracked_tables(conn: sqlite3.Connection) -> list[str]:
-    """Tables whose rows have an `id` primary key: the content, whatever tables later versions add."""
+def left_out() -> set[str]:
+    """Columns a state does not show: bookkeeping that changes without the row changing."""
+    return BOOKKEEPING_COLUMNS - KEPT
+
+
+def tracked_tables(conn: sqlite3.Connection) -> dict[str, str]:
+    """Tables keyed by one column (`id`, or e.g. `account_id`), and that column: the content, whatever
+    tables later versions add. Tables keyed by several columns (label pairs, page versions) are not
+    covered: they are rebuilt wholesale or never change."""
     names = [
         r[0]
         for r in conn.execute(
@@ -54,20 +62,18 @@ def tracked_tables(conn: sqlite3.Connection) -> list[str]:
         )
     ]
     virtual = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL%'")]
-    tables = []
+    tables = {}
     for name in names:
         if any(name.startswith(v + "_") for v in virtual):
             continue  # a full-text index's shadow table
         keys = [r[1] for r in conn.execute(f"PRAGMA table_info([{name}])") if r[5]]
-        if keys == ["id"]:
-            tables.append(name)
+        if len(keys) == 1:
+            tables[name] = keys[0]
     return tables
 
 
-def install(conn: sqlite3.Connection, untracked: set[str]) -> None:
-    """(Re)create the history table's triggers from the current schema; call inside a transaction.
-
-    `untracked`: bookkeeping columns whose change alone is not a change of the row."""
+def install(conn: sqlite3.Connection) -> None:
+    """(Re)create the history table's triggers from the current schema; call inside a transaction."""
     for statement in HISTORY_SCHEMA.strip().split(";\n"):
         conn.execute(statement)
     present = {
@@ -76,34 +82,37 @@ def install(conn: sqlite3.Connection, untracked: set[str]) -> None:
             "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'history\\_%' ESCAPE '\\'"
         )
     }
-    for table in tracked_tables(conn):
+    for table, key in tracked_tables(conn).items():
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
         if f"{TRIGGER_PREFIX}{table}_insert" not in present:
             # rows stored before history was kept: their current span starts "since before history"
             conn.execute(
-                f"INSERT OR IGNORE INTO history(table_name, id, valid_from) SELECT ?, id, '' FROM [{table}]",
+                f"INSERT OR IGNORE INTO history(table_name, id, valid_from) SELECT ?, [{key}], '' FROM [{table}]",
                 (table,),
             )
-        for statement in triggers(table, columns, untracked):
+        for statement in triggers(table, key, columns):
             conn.execute(statement)
         present.difference_update({f"{TRIGGER_PREFIX}{table}_{k}" for k in ("insert", "update", "delete")})
     for stale in present:  # a table that is gone
         conn.execute(f"DROP TRIGGER IF EXISTS [{stale}]")
 
 
-def triggers(table: str, columns: list[str], untracked: set[str]) -> list[str]:
-    content = [c for c in columns if c != "id" and c not in untracked]
-    copied = ", ".join(f"'{c}', OLD.[{c}]" for c in columns if c not in NOT_COPIED)
+def triggers(table: str, key: str, columns: list[str]) -> list[str]:
+    """A change of any content column (not bookkeeping) closes the row's current span with a copy of the row
+    as it was, and opens a new one."""
+    content = [c for c in columns if c != key and c not in BOOKKEEPING_COLUMNS]
+    copied = ", ".join(f"'{c}', OLD.[{c}]" for c in columns if c not in left_out())
     changed = " OR ".join(f"OLD.[{c}] IS NOT NEW.[{c}]" for c in content) or "0"
     name = f"{TRIGGER_PREFIX}{table}"
     close = (
         f"UPDATE history SET valid_to = {NOW}, row = json_object({copied}) "
-        f"WHERE table_name = '{table}' AND id = OLD.id AND valid_to IS NULL;"
+        f"WHERE table_name = '{table}' AND id = OLD.[{key}] AND valid_to IS NULL;"
     )
     # a state that lasted no time (two changes in one millisecond) is not a past state
-    instant = f"DELETE FROM history WHERE table_name = '{table}' AND id = OLD.id AND valid_from = valid_to;"
+    instant = f"DELETE FROM history WHERE table_name = '{table}' AND id = OLD.[{key}] AND valid_from = valid_to;"
     open_span = (
-        f"INSERT OR REPLACE INTO history(table_name, id, valid_from, run_id) VALUES ('{table}', NEW.id, {NOW}, {RUN});"
+        "INSERT OR REPLACE INTO history(table_name, id, valid_from, run_id) "
+        f"VALUES ('{table}', NEW.[{key}], {NOW}, {RUN});"
     )
     return [
         f"DROP TRIGGER IF EXISTS [{name}_insert]",
@@ -164,18 +173,23 @@ def parse_when(text: str) -> str:
 
 def resolve(conn: sqlite3.Connection, table: str, ident: str) -> str | None:
     """The id of `ident` in `table`: an id, or a key (OPS-42), also one an issue had before it moved."""
-    if conn.execute(f"SELECT 1 FROM [{table}] WHERE id = ?", (ident,)).fetchone():
+    if conn.execute(f"SELECT 1 FROM [{table}] WHERE [{key_of(conn, table)}] = ?", (ident,)).fetchone():
         return ident
     key = KEYS.get(table)
     if key is None:
         return ident if has_history(conn, table, ident) else None
-    found = conn.execute(f"SELECT id FROM [{table}] WHERE [{key}] = ?", (ident,)).fetchone()
+    found = conn.execute(f"SELECT [{key_of(conn, table)}] FROM [{table}] WHERE [{key}] = ?", (ident,)).fetchone()
     if found is None:
         found = conn.execute(
             f"SELECT id FROM history WHERE table_name = ? AND json_extract(row, '$.{key}') = ? LIMIT 1",
             (table, ident),
         ).fetchone()
     return found[0] if found else (ident if has_history(conn, table, ident) else None)
+
+
+def key_of(conn: sqlite3.Connection, table: str) -> str:
+    keys = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])") if r[5]]
+    return keys[0] if len(keys) == 1 else "id"
 
 
 def has_history(conn: sqlite3.Connection, table: str, row_id: str) -> bool:
@@ -205,11 +219,11 @@ def state_at(conn: sqlite3.Connection, table: str, row_id: str, when: str | None
 
 
 def live_row(conn: sqlite3.Connection, table: str, row_id: str) -> dict[str, Any] | None:
-    cursor = conn.execute(f"SELECT * FROM [{table}] WHERE id = ?", (row_id,))
+    cursor = conn.execute(f"SELECT * FROM [{table}] WHERE [{key_of(conn, table)}] = ?", (row_id,))
     found = cursor.fetchone()
     if found is None:
         return None
-    return {d[0]: v for d, v in zip(cursor.description, found, strict=True) if d[0] not in NOT_COPIED}
+    return {d[0]: v for d, v in zip(cursor.description, found, strict=True) if d[0] not in left_out()}
 
 
 def versions(conn: sqlite3.Connection, table: str, row_id: str) -> list[State]:
@@ -229,19 +243,8 @@ def versions(conn: sqlite3.Connection, table: str, row_id: str) -> list[State]:
 
 # -- showing -----------------------------------------------------------------------------------------
 TEXT_COLUMNS = ("body_text", "description_text")  # the readable body, where a table has one
-HEADLINE = (
-    "key",
-    "title",
-    "summary",
-    "name",
-    "filename",
-    "status",
-    "version",
-    "issue_type",
-    "updated_at",
-    "updated",
-    "deleted_at",
-)
+LONG = {"raw", "fields", "body_storage", "body", *TEXT_COLUMNS}  # shown as text below, or not at all
+WIDTH = 200
 ISSUE_FIELDS = ("priority", "assignee", "reporter", "labels")
 
 
@@ -251,7 +254,7 @@ def describe(state: State) -> list[str]:
     until = state.valid_to or "now"
     since = state.valid_from or "before history was kept"
     out = [f"{state.table} {state.id}: held from {since} until {until}" + (" (DELETED)" if state.deleted else "")]
-    out += [f"  {c}: {row[c]}" for c in HEADLINE if row.get(c) not in (None, "")]
+    out += [f"  {c}: {str(v)[:WIDTH]}" for c, v in row.items() if c not in LONG and v not in (None, "")]
     if state.table == "jira_issues" and row.get("fields"):
         fields = orjson.loads(row["fields"])
         for name in ISSUE_FIELDS:

@@ -213,13 +213,13 @@ def deleted_rows(conn: sqlite3.Connection, since: str) -> list[dict[str, Any]]:
 
     kinds = {table: kind for kind, table in KINDS.items()}
     found: list[dict[str, Any]] = []
-    for table in tracked_tables(conn):
+    for table, key in tracked_tables(conn).items():
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
         if "deleted_at" not in columns:
             continue
-        name = next((c for c in NAMES if c in columns), "id")
+        name = next((c for c in NAMES if c in columns), key)
         for row_id, label, when in conn.execute(
-            f"SELECT id, [{name}], deleted_at FROM [{table}] WHERE deleted_at >= ? ORDER BY deleted_at", (since,)
+            f"SELECT [{key}], [{name}], deleted_at FROM [{table}] WHERE deleted_at >= ? ORDER BY deleted_at", (since,)
         ):
             kind = kinds.get(table, table)
             found.append(

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from . import history
 from .errors import ConfigError, DiskFull
 
 SCHEMA = """
@@ -287,9 +286,11 @@ class Store:
 
     def _keep_history(self) -> None:
         """History triggers are derived from the schema, so tables and columns added since are covered."""
+        from . import history  # it reads BOOKKEEPING_COLUMNS from here
+
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            history.install(self.conn, BOOKKEEPING_COLUMNS)
+            history.install(self.conn)
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise

@@ -21,10 +21,10 @@ def snapshot(db) -> dict[str, dict[str, dict]]:
     try:
         return {
             table: {
-                r["id"]: {k: r[k] for k in r.keys() if k not in history.NOT_COPIED}  # noqa: SIM118
+                r[key]: {k: r[k] for k in r.keys() if k not in history.left_out()}  # noqa: SIM118
                 for r in conn.execute(f"SELECT * FROM {table}")
             }
-            for table in history.tracked_tables(conn)
+            for table, key in history.tracked_tables(conn).items()
         }
     finally:
         conn.close()
@@ -168,3 +168,21 @@ def test_tables_added_later_are_covered_without_a_list(tmp_path):
     states = history.versions(store.conn, "confluence_whiteboards", "7")
     assert [s.row["title"] for s in states] == ["first", "second"]
     store.close()
+
+
+def test_a_table_keyed_by_another_column_is_covered_and_shown(tmp_path):
+    db = tmp_path / "a.db"
+    store = Store(db).open()
+    store.conn.execute("CREATE TABLE confluence_users (account_id TEXT PRIMARY KEY, display_name TEXT)")
+    store.close()
+    store = Store(db).open()
+    store.conn.execute("INSERT INTO confluence_users VALUES ('557058:abc', 'Ada')")
+    stamp = store.conn.execute("SELECT valid_from FROM history WHERE id = '557058:abc'").fetchone()[0]
+    store.conn.execute("UPDATE history SET valid_from = '2026-01-01T00:00:00.000Z' WHERE valid_from = ?", (stamp,))
+    store.conn.execute("UPDATE confluence_users SET display_name = 'Ada Lovelace'")
+    store.close()
+    runner = CliRunner()
+    then = runner.invoke(main, ["show", "confluence_users", "557058:abc", "--as-of", "2026-01-02", "--db", str(db)])
+    assert then.exit_code == 0 and "name: Ada" in then.output and "Lovelace" not in then.output, then.output
+    now = runner.invoke(main, ["show", "confluence_users", "557058:abc", "--db", str(db)])
+    assert "Ada Lovelace" in now.output
