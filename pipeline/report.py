@@ -35,6 +35,7 @@ def summarize(db_path: Path, runs: int = 5) -> dict[str, Any]:
             "failed": (last_runs[0]["errors"] or []) if last_runs else [],
             "owed": owed(conn),
             "refused": refused(conn),
+            "history": history_size(conn),
         }
     finally:
         conn.close()
@@ -43,6 +44,16 @@ def summarize(db_path: Path, runs: int = 5) -> dict[str, Any]:
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     """A store written by an older version may lack it until a sync upgrades the store."""
     return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def history_size(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many states the store keeps: current spans, and past states (copies of rows as they were)."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'history'").fetchone():
+        return {"spans": 0, "past_states": 0, "past_bytes": 0}
+    spans, past, size = conn.execute(
+        "SELECT COUNT(*), COUNT(row), COALESCE(SUM(length(row)), 0) FROM history"
+    ).fetchone()
+    return {"spans": spans, "past_states": past, "past_bytes": size}
 
 
 def owed(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -340,6 +351,11 @@ class Text:
             for a in s["largest_attachments"]
         ]
         out.append(f"Pages not edited for a year: {s['stale_pages']['count']:,}")
+        h = s["history"]
+        out.append(
+            f"History: {h['past_states']:,} past states ({human_bytes(h['past_bytes'])}) in {h['spans']:,} spans; "
+            "see one with `atlassian-to-sqlite show KIND ID --versions`"
+        )
         out += owed_lines(s, "  ")
         return "\n".join(out)
 

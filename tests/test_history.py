@@ -131,6 +131,10 @@ async def test_report_lists_what_the_last_run_deleted_and_how_to_see_it(sim, tmp
     rows = summary["last_run"]["deleted_rows"]
     assert len(rows) == deleted > 0
     text = render(summary, "text")
+    past = sum(c["updated"] + c["deleted"] + c["restored"] for c in result.counts.values() if c)
+    assert (
+        summary["history"]["past_states"] >= past > 0 and f"History: {summary['history']['past_states']:,} past" in text
+    )
     example = rows[0]
     assert example["show"] in text
     kind, row_id = example["show"].split()[2:4]
