@@ -118,7 +118,7 @@ def sync_all(config_path: Path | None, flags: dict[str, Any], log_format: str) -
         )
     except PipelineError as error:
         fail(str(error))
-    outcomes = run_async(sync_sites(sites))
+    outcomes = run_async(sync_sites(sites, log_format=log_format))
     for outcome in outcomes:
         if outcome.result is None:
             if log_format == "json":

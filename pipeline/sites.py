@@ -19,13 +19,15 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 
 from .config import ENV_KEYS, TOML_KEYS, Settings, coerce, read_toml, validate
+from .context import StreamError
 from .errors import ConfigError, PipelineError
 from .progress import Progress
 from .runner import Stopper, SyncResult, sync
@@ -36,6 +38,7 @@ CREDENTIALS = {  # the variable auth.py reads -> the site entry's key naming whe
     "ATLASSIAN_CLIENT_ID": "client_id_env",
     "ATLASSIAN_CLIENT_SECRET": "client_secret_env",
 }
+USUAL_NAMES = re.compile(r"\b(" + "|".join(CREDENTIALS) + r")\b")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 SITE_KEYS = {name: key for key, (section, name) in TOML_KEYS.items() if section is None}
 # exit statuses from best to worst: ok, partial, failed, interrupted
@@ -55,6 +58,10 @@ class Site:
         own = {k: v for k, v in environ.items() if k not in hidden}
         own.update({usual: environ[mine] for usual, mine in self.credential_env.items() if environ.get(mine)})
         return own
+
+    def own_names(self, text: str) -> str:
+        """A message as this site's operator needs it: ATLASSIAN_TOKEN is, for this site, its token_env."""
+        return USUAL_NAMES.sub(lambda m: self.credential_env[m.group(0)], text)
 
     def missing_credentials(self, environ: Mapping[str, str]) -> str | None:
         if any(environ.get(v) for v in self.credential_env.values()):
@@ -130,7 +137,34 @@ def site_from(entry: dict[str, Any], shared: dict[str, Any], flags: Mapping[str,
     return Site(name, settings, env)
 
 
-async def sync_sites(sites: list[Site], environ: Mapping[str, str] | None = None) -> list[SiteOutcome]:
+class SiteProgress(Progress):
+    """One site's progress among several: no live table (they would overwrite each other), and each line it
+    prints names the site and the site's own credential variables."""
+
+    def __init__(self, site: Site, log_format: str = "text") -> None:
+        super().__init__("quiet", log_format=log_format)
+        self.site = site
+
+    def _print(self, line: str) -> None:
+        line = self.site.own_names(line)
+        if line.startswith("{"):
+            line = orjson.dumps({**orjson.loads(line), "site": self.site.name}).decode()
+        elif line.startswith("::"):  # a GitHub annotation: its message is last
+            line = f"{line} (site {self.site.name})"
+        else:
+            line = f"{self.site.name}: {line}"
+        super()._print(line)
+
+
+def translated(site: Site, result: SyncResult) -> SyncResult:
+    """The result with its messages naming the site's own credential variables."""
+    own = lambda errors: [StreamError(e.stream, site.own_names(e.message)) for e in errors]  # noqa: E731
+    return replace(result, errors=own(result.errors), warnings=own(result.warnings))
+
+
+async def sync_sites(
+    sites: list[Site], environ: Mapping[str, str] | None = None, log_format: str = "text"
+) -> list[SiteOutcome]:
     """Sync every site at once, each with its own client and limits; one site failing stops no other."""
     environ = os.environ if environ is None else environ
     outcomes: dict[str, SiteOutcome] = {}
@@ -141,13 +175,14 @@ async def sync_sites(sites: list[Site], environ: Mapping[str, str] | None = None
             outcomes[site.name] = SiteOutcome(site.name, None, missing)
             return
         try:
-            result = await sync(site.settings, site.environ(environ, sites), Progress("quiet"), stopper)
+            progress = SiteProgress(site, log_format)
+            result = await sync(site.settings, site.environ(environ, sites), progress, stopper)
         except PipelineError as error:
-            outcomes[site.name] = SiteOutcome(site.name, None, str(error))
+            outcomes[site.name] = SiteOutcome(site.name, None, site.own_names(str(error)))
         except Exception as error:  # a bug met by one site must not take the others down
             outcomes[site.name] = SiteOutcome(site.name, None, f"{type(error).__name__}: {error}")
         else:
-            outcomes[site.name] = SiteOutcome(site.name, result)
+            outcomes[site.name] = SiteOutcome(site.name, translated(site, result))
 
     stopper, listening = Stopper(), anyio.CancelScope()
     async with anyio.create_task_group() as outer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 from expected import differences, expected, stored
@@ -57,7 +58,9 @@ async def test_two_sites_sync_together_and_one_failing_stops_neither(sim, tmp_pa
         assert differences(expected(other), stored(tmp_path / "beta-site.db")) == {}
         assert expected(sim) != expected(other), "two different sites, not one stored twice"
         gamma = outcomes[2]
-        assert gamma.result is None or gamma.result.status == "failed"
+        assert gamma.result.status == "failed" and gamma.result.errors
+        for error in gamma.result.errors:  # the operator is told which variable to fix
+            assert "ATLASSIAN_TOKEN_GAMMA" in error.message and "ATLASSIAN_TOKEN;" not in error.message
         assert "not-a-token" not in str(gamma.error) + str(gamma.result)
 
 
@@ -74,6 +77,12 @@ def test_sync_all_prints_a_line_per_site_and_exits_with_the_worst(threaded_sim, 
     assert "1 of 2 site(s) synced completely; exit status 1" in result.output
     assert result.exit_code == 1
     assert (tmp_path / "alpha.db").exists() and not (tmp_path / "beta.db").exists()
+    logged = CliRunner().invoke(main, ["sync", "--all", "--config", str(config), "--quiet", "--log-format", "json"])
+    results = [orjson.loads(line) for line in logged.output.splitlines() if line.startswith("{")]
+    by_site = {r["site"]: r for r in results if r["event"] == "result"}
+    assert by_site["alpha"]["status"] == "ok" and by_site["alpha"]["run"] == 2
+    assert by_site["beta"]["status"] == "failed" and "ATLASSIAN_TOKEN_BETA" in by_site["beta"]["error"]
+    assert logged.exit_code == 1
 
 
 def test_worst_exit_ranks_interrupted_over_failed_over_partial():
