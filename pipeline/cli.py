@@ -242,6 +242,8 @@ def show_command(kind: str, ident: str, as_of: str | None, versions: bool, db: P
     table = history.KINDS.get(kind, kind)
     conn = open_read_only(db)
     try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'history'").fetchone():
+            fail(f"{db} keeps no history yet: the next `atlassian-to-sqlite sync` starts it")
         if table not in history.tracked_tables(conn):
             fail(f"unknown kind {kind!r}: use one of {', '.join(history.KINDS)} or a table name")
         try:

@@ -72,32 +72,52 @@ def tracked_tables(conn: sqlite3.Connection) -> dict[str, str]:
     return tables
 
 
+def wanted(conn: sqlite3.Connection) -> dict[str, str]:
+    """The triggers the current schema calls for: name -> CREATE statement."""
+    found = {}
+    for table, key in tracked_tables(conn).items():
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+        found.update(triggers(table, key, columns))
+    return found
+
+
+def present(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(
+        conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'history\\_%' ESCAPE '\\'"
+        ).fetchall()
+    )
+
+
+def up_to_date(conn: sqlite3.Connection) -> bool:
+    """Whether history is kept as the schema calls for already: then opening the store writes nothing (and
+    does not wait for a sync that holds the write lock)."""
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'history'").fetchone()
+    return bool(has_table) and present(conn) == wanted(conn)
+
+
 def install(conn: sqlite3.Connection) -> None:
     """(Re)create the history table's triggers from the current schema; call inside a transaction."""
     for statement in HISTORY_SCHEMA.strip().split(";\n"):
         conn.execute(statement)
-    present = {
-        r[0]
-        for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'history\\_%' ESCAPE '\\'"
-        )
-    }
+    have = present(conn)
     for table, key in tracked_tables(conn).items():
-        columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
-        if f"{TRIGGER_PREFIX}{table}_insert" not in present:
+        if f"{TRIGGER_PREFIX}{table}_insert" not in have:
             # rows stored before history was kept: their current span starts "since before history"
             conn.execute(
                 f"INSERT OR IGNORE INTO history(table_name, id, valid_from) SELECT ?, [{key}], '' FROM [{table}]",
                 (table,),
             )
-        for statement in triggers(table, key, columns):
-            conn.execute(statement)
-        present.difference_update({f"{TRIGGER_PREFIX}{table}_{k}" for k in ("insert", "update", "delete")})
-    for stale in present:  # a table that is gone
-        conn.execute(f"DROP TRIGGER IF EXISTS [{stale}]")
+    want = wanted(conn)
+    for name, sql in have.items():
+        if want.get(name) != sql:  # a table gone, or its columns changed
+            conn.execute(f"DROP TRIGGER [{name}]")
+    for name, sql in want.items():
+        if have.get(name) != sql:
+            conn.execute(sql)
 
 
-def triggers(table: str, key: str, columns: list[str]) -> list[str]:
+def triggers(table: str, key: str, columns: list[str]) -> dict[str, str]:
     """A change of any content column (not bookkeeping) closes the row's current span with a copy of the row
     as it was, and opens a new one."""
     content = [c for c in columns if c != key and c not in BOOKKEEPING_COLUMNS]
@@ -114,15 +134,12 @@ def triggers(table: str, key: str, columns: list[str]) -> list[str]:
         "INSERT OR REPLACE INTO history(table_name, id, valid_from, run_id) "
         f"VALUES ('{table}', NEW.[{key}], {NOW}, {RUN});"
     )
-    return [
-        f"DROP TRIGGER IF EXISTS [{name}_insert]",
-        f"DROP TRIGGER IF EXISTS [{name}_update]",
-        f"DROP TRIGGER IF EXISTS [{name}_delete]",
-        f"CREATE TRIGGER [{name}_insert] AFTER INSERT ON [{table}] BEGIN {open_span} END",
-        f"CREATE TRIGGER [{name}_update] AFTER UPDATE ON [{table}] WHEN {changed} BEGIN {close} {instant} "
-        f"{open_span} END",
-        f"CREATE TRIGGER [{name}_delete] AFTER DELETE ON [{table}] BEGIN {close} {instant} END",
-    ]
+    return {
+        f"{name}_insert": f"CREATE TRIGGER [{name}_insert] AFTER INSERT ON [{table}] BEGIN {open_span} END",
+        f"{name}_update": f"CREATE TRIGGER [{name}_update] AFTER UPDATE ON [{table}] WHEN {changed} "
+        f"BEGIN {close} {instant} {open_span} END",
+        f"{name}_delete": f"CREATE TRIGGER [{name}_delete] AFTER DELETE ON [{table}] BEGIN {close} {instant} END",
+    }
 
 
 # -- reading -----------------------------------------------------------------------------------------

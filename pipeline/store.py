@@ -288,6 +288,8 @@ class Store:
         """History triggers are derived from the schema, so tables and columns added since are covered."""
         from . import history  # it reads BOOKKEEPING_COLUMNS from here
 
+        if history.up_to_date(self.conn):
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             history.install(self.conn)

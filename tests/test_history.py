@@ -190,3 +190,27 @@ def test_a_table_keyed_by_another_column_is_covered_and_shown(tmp_path):
     assert then.exit_code == 0 and "name: Ada" in then.output and "Lovelace" not in then.output, then.output
     now = runner.invoke(main, ["show", "confluence_users", "557058:abc", "--db", str(db)])
     assert "Ada Lovelace" in now.output
+
+
+def test_opening_a_store_whose_history_is_current_writes_nothing(tmp_path):
+    """A second sync must reach the lock's clear refusal, not wait on the first one's write lock."""
+    db = tmp_path / "a.db"
+    Store(db).open().close()
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a sync in the middle of a transaction
+    try:
+        opened = Store(db).open()
+        assert history.up_to_date(opened.conn)
+        opened.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_show_on_a_store_without_history_says_so(tmp_path):
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE confluence_pages (id TEXT PRIMARY KEY, title TEXT)")
+    conn.close()
+    result = CliRunner().invoke(main, ["show", "page", "1", "--db", str(db)])
+    assert result.exit_code == 1 and "keeps no history yet" in result.output
