@@ -1,8 +1,8 @@
 """Export the store for a warehouse: one file per table (Parquet, CSV or JSON lines) and a manifest.
 
 Column types are stable, taken from the schema rather than guessed from the data: INTEGER -> int64,
-REAL -> float64, TEXT -> string, BLOB -> binary, and columns that hold times (by name: *_at, created,
-updated, started, valid_from, valid_to) -> timestamps in UTC. JSON columns stay strings, as warehouses
+REAL -> float64, TEXT -> string, BLOB -> binary, and columns that hold times (by name: *_at, *_date,
+created, updated, started, valid_from, valid_to) -> timestamps in UTC. JSON columns stay strings, as warehouses
 load them (JSON / VARIANT / jsonb). All tables are read in one read transaction, so the files agree with
 each other even while a sync is writing.
 
@@ -33,7 +33,7 @@ from .times import parse as parse_time
 from .times import stamp
 
 FORMATS = ("parquet", "csv", "jsonl")
-TIME_COLUMN = re.compile(r"(_at|^created|^updated|^started|^valid_from|^valid_to)$")
+TIME_COLUMN = re.compile(r"(_at|_date|^created|^updated|^started|^valid_from|^valid_to)$")
 CHUNK = 5000
 MANIFEST = "manifest.json"
 
