@@ -229,10 +229,13 @@ def open_read_only(db: Path):
 @click.argument("kind")
 @click.argument("ident")
 @click.option("--as-of", "as_of", help="A date (the end of that day, UTC) or a time: 2026-11-24, 2026-11-24T09:30Z.")
+@click.option("--run", "run_id", type=int, help="As the store held it when run N finished (see `report`).")
 @click.option("--versions", is_flag=True, help="List every state the store held, oldest first.")
 @click.option("--db", type=click.Path(path_type=Path), default=Path("data/atlassian.db"), show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def show_command(kind: str, ident: str, as_of: str | None, versions: bool, db: Path, fmt: str) -> None:
+def show_command(
+    kind: str, ident: str, as_of: str | None, run_id: int | None, versions: bool, db: Path, fmt: str
+) -> None:
     """Print a stored item as it is, or as it was at a time: KIND is page, blogpost, comment, issue, ... or a
     table name; IDENT its id (or an issue's key, OPS-42)."""
     import orjson
@@ -250,6 +253,11 @@ def show_command(kind: str, ident: str, as_of: str | None, versions: bool, db: P
             when = history.parse_when(as_of) if as_of else None
         except ValueError as error:
             fail(str(error))
+        if run_id is not None:
+            found = conn.execute("SELECT finished_at FROM sync_runs WHERE id = ?", (run_id,)).fetchone()
+            if not found or not found[0]:
+                fail(f"no finished run #{run_id} in {db}: `atlassian-to-sqlite report` lists the runs")
+            when, as_of = found[0], f"run #{run_id}"
         row_id = history.resolve(conn, table, ident)
         states = (
             []

@@ -114,6 +114,8 @@ async def test_show_an_edited_deleted_and_restored_page_and_issue(sim, tmp_path)
     assert "(DELETED)" not in now and "until now" in now
     assert [line.split(" held ")[0] for line in show("page", page["id"], "--versions").splitlines() if " held " in line]
     assert show("page", page["id"], "--versions").count(" held from ") == 4
+    assert show("page", page["id"], "--run", "2") == show("page", page["id"], "--as-of", second)
+    assert "(DELETED)" in show("page", page["id"], "--run", "3")
     assert "summary: Second summary" not in show("issue", issue_key, "--as-of", first)
     assert "summary: Second summary" in show("issue", issue_key, "--as-of", second)
     before = runner.invoke(main, ["show", "page", page["id"], "--db", db, "--as-of", "2001-01-01"])
