@@ -75,6 +75,7 @@ def test_sync_all_prints_a_line_per_site_and_exits_with_the_worst(threaded_sim, 
     assert any(line.startswith("site alpha: sync run #1: ok;") for line in lines), result.output
     assert "site beta: failed; no credentials for site beta: set ATLASSIAN_TOKEN_BETA" in result.output
     assert "1 of 2 site(s) synced completely; exit status 1" in result.output
+    assert threaded_sim.token not in result.output
     assert result.exit_code == 1
     assert (tmp_path / "alpha.db").exists() and not (tmp_path / "beta.db").exists()
     logged = CliRunner().invoke(main, ["sync", "--all", "--config", str(config), "--quiet", "--log-format", "json"])
