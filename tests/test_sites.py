@@ -183,3 +183,18 @@ def test_the_example_config_reads_as_documented(tmp_path):
     env = {"GLOBEX_SANDBOX_TOKEN": "g", "ATLASSIAN_TOKEN_ACME": "a", "ATLASSIAN_TOKEN": "x", "HOME": "/h"}
     assert globex.environ(env, [acme, globex]) == {"ATLASSIAN_TOKEN": "g", "HOME": "/h"}, "no other site's token"
     assert acme.environ(env, [acme, globex]) == {"ATLASSIAN_TOKEN": "a", "HOME": "/h"}
+
+
+def test_the_readmes_sites_example_loads(tmp_path):
+    import re
+    from pathlib import Path as P
+
+    readme = (P(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Many sites.*?```toml\n(.*?)```", readme, re.S).group(1)
+    path = tmp_path / "sites.toml"
+    path.write_text(block)
+    acme, globex = load_sites(path, environ={})
+    assert (
+        acme.settings.site == "acme.atlassian.net"
+        and globex.credential_env["ATLASSIAN_TOKEN"] == "GLOBEX_SANDBOX_TOKEN"
+    )
