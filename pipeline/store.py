@@ -666,9 +666,17 @@ class Store:
             dumps(counts),
             run_id,
         )
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE sync_runs SET finished_at = ?, status = ?, requests = ?, retries = ?, rate_limited = ?, "
-                "rows_written = ?, bytes_downloaded = ?, downloads = ?, errors = ?, counts = ? WHERE id = ?",
-                values,
-            )
+        try:
+            with self.transaction():
+                self.conn.execute(
+                    "UPDATE sync_runs SET finished_at = ?, status = ?, requests = ?, retries = ?, rate_limited = ?, "
+                    "rows_written = ?, bytes_downloaded = ?, downloads = ?, errors = ?, counts = ? WHERE id = ?",
+                    values,
+                )
+        except DiskFull:
+            # The full record did not fit; the short one usually does, so the run is not left 'running'.
+            with suppress(DiskFull), self.transaction():
+                self.conn.execute(
+                    "UPDATE sync_runs SET finished_at = ?, status = 'failed' WHERE id = ?", (now_iso(), run_id)
+                )
+            raise
