@@ -1,20 +1,34 @@
 """Attachment bytes, content-addressed: {root}/{sha256[0:2]}/{sha256}.
 
-Bytes stream into a temporary file under {root}/.partial while being hashed; only a complete file
-whose size matches is renamed into place, so a crash never leaves a partial file at a final path, the
-same bytes attached twice are stored once, and no name from the API ever becomes part of a path.
+Bytes stream into a temporary file while being hashed; only a complete file whose size matches is
+renamed into place, so a crash never leaves a partial file at a final path, the same bytes attached twice
+are stored once, and no name from the API ever becomes part of a path.
+
+Several syncs may share one attachments folder (one per database). Each keeps its temporary files in a
+folder of its own, {root}/.partial/{pid}-{random}/, locked (flock) for as long as it runs. `prepare()`
+removes only folders whose lock is free: what a killed process left behind, never a live one's work.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
+import secrets
+import shutil
+import time
 import uuid
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import DiskFull, UnexpectedResponse
+
+T = TypeVar("T")
+LEGACY_AGE_S = 3600  # loose files in .partial come from older versions; one this old is no live download
 
 
 @dataclass(frozen=True)
@@ -27,13 +41,40 @@ class StoredBlob:
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.partial = root / ".partial"
+        self.partials = root / ".partial"
+        self.partial: Path | None = None  # this process's folder for temporary files, made by prepare()
+        self._lock_fd: int | None = None
 
     def prepare(self) -> None:
-        """Create the folders and clear partial files a killed run left behind."""
-        self.partial.mkdir(parents=True, exist_ok=True)
-        for leftover in self.partial.iterdir():
-            leftover.unlink(missing_ok=True)
+        """Create the folders, claim a folder for this process's partial files, and clear dead ones'."""
+        self.partials.mkdir(parents=True, exist_ok=True)
+        self._clear_dead()
+        while self.partial is None:
+            candidate = self.partials / f"{os.getpid()}-{secrets.token_hex(4)}"
+            candidate.mkdir()
+            fd = os.open(candidate, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(fd, candidate):
+                self.partial, self._lock_fd = candidate, fd
+            else:  # another process's prepare() took it for a dead one's between mkdir and flock: pick again
+                os.close(fd)
+
+    def _clear_dead(self) -> None:
+        for entry in self.partials.iterdir():
+            with suppress(FileNotFoundError):  # another process may be clearing the same leftovers
+                if entry.is_dir():
+                    _remove_if_unlocked(entry)
+                elif time.time() - entry.stat().st_mtime > LEGACY_AGE_S:
+                    entry.unlink()
+
+    def close(self) -> None:
+        """Remove this process's partial folder and release it."""
+        if self.partial is not None:
+            shutil.rmtree(self.partial, ignore_errors=True)
+            self.partial = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
@@ -42,7 +83,29 @@ class BlobStore:
         return self.path(sha256).is_file()
 
     def writer(self) -> BlobWriter:
+        if self.partial is None:
+            raise RuntimeError("BlobStore.prepare() must run before a download")
         return BlobWriter(self)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _remove_if_unlocked(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return  # a live process holds it
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 class BlobWriter:
@@ -78,24 +141,33 @@ class BlobWriter:
             self.discard()
             return StoredBlob(digest, self.size, new=False)
         self._guard(lambda: final.parent.mkdir(parents=True, exist_ok=True))
-        os.replace(self.temp, final)
+        self._guard(lambda: os.replace(self.temp, final))
         return StoredBlob(digest, self.size, new=True)
 
     def close(self) -> None:
+        """Close the temporary file (closing flushes, so it too can meet a full disk)."""
         if self.handle is not None:
-            self.handle.close()
-            self.handle = None
+            handle, self.handle = self.handle, None
+            self._guard(handle.close)
 
     def discard(self) -> None:
-        self.close()
-        self.temp.unlink(missing_ok=True)
+        self._drop()
 
-    def _guard(self, action):
+    def _drop(self) -> None:
+        """Let go of the temporary file whatever state it is in; never raises."""
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            with suppress(OSError):
+                handle.close()
+        with suppress(OSError):
+            self.temp.unlink(missing_ok=True)
+
+    def _guard(self, action: Callable[[], T]) -> T:
+        """Run a file operation; on failure drop the temporary file, and a full disk becomes DiskFull."""
         try:
             return action()
         except OSError as error:
-            self.close()
-            self.temp.unlink(missing_ok=True)
+            self._drop()
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DiskFull(
                     f"the disk holding {self.store.root} is full: free some space and run again; "

@@ -6,13 +6,17 @@ free page, so SQLite itself answers SQLITE_FULL ("database or disk is full"), as
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from helpers import sync_cli_args
 
+from pipeline import blobs as blobs_module
+from pipeline.blobs import BlobStore
 from pipeline.cli import main
 from pipeline.errors import DiskFull
 from pipeline.store import Store
@@ -103,3 +107,32 @@ def test_the_cli_says_the_disk_is_full_when_it_fills_during_the_sync(threaded_si
     conn = sqlite3.connect(tmp_path / "atlassian.db")
     assert conn.execute("SELECT status FROM sync_runs").fetchall() == [("failed",)]
     assert conn.execute("SELECT COUNT(*) FROM confluence_spaces").fetchone()[0] > 0, "what was committed is kept"
+
+
+@pytest.mark.parametrize("where", ["os.replace", "os.fsync", "mkdir", "open"])
+def test_enospc_anywhere_in_the_blob_writer_is_disk_full_and_leaves_no_temporary_file(tmp_path, monkeypatch, where):
+    store = BlobStore(tmp_path / "blobs")
+    store.prepare()
+    writer = store.writer()
+    writer.write(b"some bytes")
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if where == "os.replace":
+        monkeypatch.setattr(blobs_module.os, "replace", no_space)
+    elif where == "os.fsync":
+        monkeypatch.setattr(blobs_module.os, "fsync", no_space)
+    elif where == "mkdir":
+        monkeypatch.setattr(Path, "mkdir", no_space)
+    else:
+        monkeypatch.setattr(blobs_module, "open", no_space, raising=False)
+    with pytest.raises(DiskFull, match="is full: free some space"):
+        if where == "open":
+            writer.reset()
+        else:
+            writer.commit(len(b"some bytes"))
+    monkeypatch.undo()
+    assert not [p for p in store.partial.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert not list((tmp_path / "blobs").glob("??/*"))
+    store.close()
