@@ -15,8 +15,9 @@ as `_v3_plain_text` does), then add it at the end of MIGRATIONS. Never edit, reo
 has shipped: databases in the field have run it already, and a fresh database runs every step, so the
 last step's result is the schema. Databases from before versions were recorded (user_version 0, tables
 present) also run every step, which is why steps 1-5 tolerate what is already there. Views are derived:
-they are dropped before pending steps run and rebuilt from VIEWS on every open, so editing a view needs
-no step. `_upsert` refuses a row with a column its table lacks (UnknownColumn): add the column by a step.
+they are dropped before pending steps run and rebuilt from VIEWS on any open that finds them different,
+so editing a view needs no step. `_upsert` refuses a row with a column its table lacks (UnknownColumn):
+add the column by a step.
 """
 
 from __future__ import annotations
@@ -175,16 +176,31 @@ CONTENT_TABLES = (
 )
 
 
-def run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Run statements one by one: unlike executescript, this stays inside the caller's transaction."""
+def statements(script: str) -> Iterator[str]:
+    """The complete SQL statements of a script, one at a time."""
     statement = ""
     for line in script.splitlines(keepends=True):
         statement += line
         if sqlite3.complete_statement(statement):
-            conn.execute(statement)
+            yield statement.strip()
             statement = ""
     if statement.strip():
         raise ValueError(f"an incomplete SQL statement: {statement.strip()[:80]}")
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: unlike executescript, this stays inside the caller's transaction."""
+    for statement in statements(script):
+        conn.execute(statement)
+
+
+def wanted_views() -> dict[str, str]:
+    """VIEWS as sqlite_master keeps them (without IF NOT EXISTS and the semicolon), by name."""
+    views = {}
+    for statement in statements(VIEWS):
+        sql = statement.rstrip(";").replace("CREATE VIEW IF NOT EXISTS ", "CREATE VIEW ", 1)
+        views[sql.split()[2]] = sql
+    return views
 
 
 def add_columns(conn: sqlite3.Connection, table: str, *columns: str) -> None:
@@ -435,7 +451,10 @@ class Store:
             self.conn.execute(f"DROP VIEW [{name}]")
 
     def _rebuild_views(self) -> None:
-        """Views are derived, so they are made afresh from VIEWS on every open."""
+        """Views are derived: made afresh from VIEWS whenever what is stored differs (no write otherwise)."""
+        stored = dict(self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+        if stored == wanted_views():
+            return
         with self.transaction():
             self._drop_views()
             run_script(self.conn, VIEWS)

@@ -127,12 +127,24 @@ def test_an_upgraded_database_has_the_same_schema_as_a_new_one(tmp_path):
     assert schema_of(upgraded) == schema_of(fresh)
 
 
+def test_a_changed_view_is_rebuilt_on_open(tmp_path):
+    db = tmp_path / "a.db"
+    Store(db).open().close()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP VIEW jira_issues_view")
+    conn.execute("CREATE VIEW jira_issues_view AS SELECT id FROM jira_issues")
+    conn.close()
+    Store(db).open().close()
+    columns = [r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(jira_issues_view)")]
+    assert "project_key" in columns and "description_text" in columns
+
+
 def test_opening_twice_changes_nothing(tmp_path):
     db = tmp_path / "a.db"
     Store(db).open().close()
-    before = schema_of(db)
+    before = schema_of(db), sqlite3.connect(db).execute("PRAGMA schema_version").fetchone()
     Store(db).open().close()
-    assert schema_of(db) == before
+    assert (schema_of(db), sqlite3.connect(db).execute("PRAGMA schema_version").fetchone()) == before
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
 
 
