@@ -5,8 +5,9 @@ renamed into place, so a crash never leaves a partial file at a final path, the 
 are stored once, and no name from the API ever becomes part of a path.
 
 Several syncs may share one attachments folder (one per database). Each keeps its temporary files in a
-folder of its own, {root}/.partial/{pid}-{random}/, locked (flock) for as long as it runs. `prepare()`
-removes only folders whose lock is free: what a killed process left behind, never a live one's work.
+folder of its own, {root}/.partial/{pid}-{random}/, beside a lock file {pid}-{random}.lock it holds (flock)
+for as long as it runs. `prepare()` removes only folders whose lock is free: what a killed process left
+behind, never a live one's work.
 """
 
 from __future__ import annotations
@@ -50,27 +51,34 @@ class BlobStore:
         self.partials.mkdir(parents=True, exist_ok=True)
         self._clear_dead()
         while self.partial is None:
-            candidate = self.partials / f"{os.getpid()}-{secrets.token_hex(4)}"
-            candidate.mkdir()
-            fd = os.open(candidate, os.O_RDONLY)
+            name = f"{os.getpid()}-{secrets.token_hex(4)}"
+            lock = self.partials / f"{name}.lock"
+            # a lock file, not the folder itself: over NFS an exclusive flock needs a file open for writing
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if _same_file(fd, candidate):
-                self.partial, self._lock_fd = candidate, fd
-            else:  # another process's prepare() took it for a dead one's between mkdir and flock: pick again
+            if not _same_file(fd, lock):  # a concurrent prepare() took it for a dead one's before we locked it
                 os.close(fd)
+                continue
+            (self.partials / name).mkdir()
+            self.partial, self._lock_fd = self.partials / name, fd
 
     def _clear_dead(self) -> None:
         for entry in self.partials.iterdir():
             with suppress(FileNotFoundError):  # another process may be clearing the same leftovers
-                if entry.is_dir():
-                    _remove_if_unlocked(entry)
+                if entry.suffix == ".lock":
+                    _clear_if_unlocked(entry)
+                elif entry.is_dir():
+                    if not entry.with_name(entry.name + ".lock").exists():  # its lock always comes first
+                        shutil.rmtree(entry, ignore_errors=True)
                 elif time.time() - entry.stat().st_mtime > LEGACY_AGE_S:
                     entry.unlink()
 
     def close(self) -> None:
-        """Remove this process's partial folder and release it."""
+        """Remove this process's partial folder, then its lock."""
         if self.partial is not None:
             shutil.rmtree(self.partial, ignore_errors=True)
+            with suppress(OSError):
+                self.partial.with_name(self.partial.name + ".lock").unlink()
             self.partial = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing releases the flock
@@ -95,15 +103,17 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
-def _remove_if_unlocked(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _clear_if_unlocked(lock: Path) -> None:
+    """Remove a partial folder and its lock if no live process holds the lock (its owner was killed)."""
+    fd = os.open(lock, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        return  # a live process holds it
+        return
     try:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
+        lock.unlink(missing_ok=True)
     finally:
         os.close(fd)
 

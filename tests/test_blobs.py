@@ -59,7 +59,7 @@ def test_a_killed_processs_partial_files_are_cleared_by_the_next_start(tmp_path)
     live = BlobStore(tmp_path)
     live.prepare()
     assert not leftover.exists() and not leftover.parent.exists(), "a dead process's folder is removed"
-    assert [p.name for p in (tmp_path / ".partial").iterdir()] == [live.partial.name]
+    assert {p.name for p in (tmp_path / ".partial").iterdir()} == {live.partial.name, live.partial.name + ".lock"}
     live.close()
 
 
