@@ -157,3 +157,4 @@ def test_check_exits_non_zero_and_prints_a_table(threaded_sim):
     good = CliRunner().invoke(main, args, env={**env, "ATLASSIAN_TOKEN": threaded_sim.token})
     assert good.exit_code == 0 and "Everything the sync needs answered." in good.stdout
     assert threaded_sim.token not in good.stdout
+    assert not [e for e in threaded_sim.log.entries if e.host == "site" and e.authorized]
