@@ -476,10 +476,10 @@ class Store:
             raise ConfigError(
                 f"another sync is already writing {self.path}: wait for it to finish (or stop it) and run again"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        # the pid is for people; unbuffered, so a full disk fails here (and is let go) rather than at close
+        with suppress(OSError):
+            os.ftruncate(handle.fileno(), 0)
+            os.pwrite(handle.fileno(), str(os.getpid()).encode(), 0)
         self._lock_handle = handle
 
     def unlock(self) -> None:

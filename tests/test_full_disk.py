@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from helpers import sync_cli_args
 
 from pipeline import blobs as blobs_module
+from pipeline import store as store_module
 from pipeline.blobs import BlobStore
 from pipeline.cli import main
-from pipeline.errors import DiskFull
+from pipeline.errors import ConfigError, DiskFull
 from pipeline.store import Store
 
 
@@ -64,6 +65,18 @@ def test_finishing_a_run_on_a_full_disk_still_records_that_it_failed(tmp_path):
     status, finished = store.conn.execute("SELECT status, finished_at FROM sync_runs WHERE id = ?", (run,)).fetchone()
     assert status == "failed" and finished, "the short record fits where the full one did not"
     store.close()
+
+
+def test_the_sync_lock_holds_when_the_disk_is_too_full_to_write_the_pid(tmp_path, monkeypatch):
+    def no_space(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    first = Store(tmp_path / "a.db").open()
+    monkeypatch.setattr(store_module.os, "pwrite", no_space)
+    first.lock()
+    with pytest.raises(ConfigError, match="another sync is already writing"):
+        Store(tmp_path / "a.db").open().lock()
+    first.close()
 
 
 def test_the_cli_says_the_disk_is_full_in_one_line_when_even_the_run_row_cannot_be_written(
