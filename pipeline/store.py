@@ -12,12 +12,12 @@ higher than this code knows (written by a newer release) is refused, untouched.
 To change the schema, append a step: a function `def _vN_what_it_does(conn)` that creates or alters what
 it needs (`add_columns` and `run_script` help) and fills in what rows stored before it need (a backfill,
 as `_v3_plain_text` does), then add it at the end of MIGRATIONS. Never edit, reorder or remove a step that
-has shipped: databases in the field have run it already, and a fresh database runs every step, so the
-last step's result is the schema. Databases from before versions were recorded (user_version 0, tables
-present) also run every step, which is why steps 1-5 tolerate what is already there. Views are derived:
-they are dropped before pending steps run and rebuilt from VIEWS on any open that finds them different,
-so editing a view needs no step. `_upsert` refuses a row with a column its table lacks (UnknownColumn):
-add the column by a step.
+has shipped: databases in the field have run it already (tests/data/schema-v5.sql pins what steps 1-5
+make), and a fresh database runs every step, so the last step's result is the schema. Databases from
+before versions were recorded (user_version 0, tables present) also run every step, which is why steps
+1-5 tolerate what is already there. Views are derived: they are dropped before pending steps run and
+rebuilt from VIEWS on any open that finds them different, so editing a view needs no step. `_upsert`
+refuses a row with a column its table lacks (UnknownColumn): add the column by a step.
 """
 
 from __future__ import annotations

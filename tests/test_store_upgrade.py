@@ -160,6 +160,21 @@ def test_opening_twice_changes_nothing(tmp_path):
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
 
 
+@pytest.mark.parametrize("pinned", sorted((Path(__file__).parent / "data").glob("schema-v*.sql")), ids=lambda p: p.stem)
+def test_shipped_steps_never_change(pinned):
+    """Databases in the field have run these steps: editing one (say, a column added to SCHEMA) would never
+    reach them. A change to the schema is a new step at the end of store.MIGRATIONS."""
+    version = int(pinned.stem.removeprefix("schema-v"))
+    conn = sqlite3.connect(":memory:")
+    for step in MIGRATIONS[:version]:
+        step(conn)
+    made = conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+    schema = sorted(sql for name, sql in made if "_fts_" not in name)  # FTS5's own tables vary with SQLite
+    assert ";\n".join(schema) + ";\n" == pinned.read_text(), (
+        f"steps 1-{version} no longer make the schema they shipped with: undo the edit and append a new step"
+    )
+
+
 def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path):
     db = tmp_path / "newer.db"
     Store(db).open().close()
