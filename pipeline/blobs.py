@@ -48,8 +48,15 @@ class BlobStore:
 
     def prepare(self) -> None:
         """Create the folders, claim a folder for this process's partial files, and clear dead ones'."""
-        self.partials.mkdir(parents=True, exist_ok=True)
-        self._clear_dead()
+        try:
+            self.partials.mkdir(parents=True, exist_ok=True)
+            self._clear_dead()
+            self._claim()
+        except OSError as error:
+            raise_if_full(error, self.root)
+            raise
+
+    def _claim(self) -> None:
         while self.partial is None:
             name = f"{os.getpid()}-{secrets.token_hex(4)}"
             lock = self.partials / f"{name}.lock"
@@ -178,9 +185,13 @@ class BlobWriter:
             return action()
         except OSError as error:
             self._drop()
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull(
-                    f"the disk holding {self.store.root} is full: free some space and run again; "
-                    "everything synced so far is kept"
-                ) from None
+            raise_if_full(error, self.store.root)
             raise
+
+
+def raise_if_full(error: OSError, root: Path) -> None:
+    """A full disk (or quota) becomes DiskFull, the message a user can act on."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFull(
+            f"the disk holding {root} is full: free some space and run again; everything synced so far is kept"
+        ) from None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import sync_cli_args
+from helpers import run_sync, sync_cli_args
 
 from pipeline import blobs as blobs_module
 from pipeline import store as store_module
@@ -149,3 +149,16 @@ def test_enospc_anywhere_in_the_blob_writer_is_disk_full_and_leaves_no_temporary
     assert not [p for p in store.partial.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert not list((tmp_path / "blobs").glob("??/*"))
     store.close()
+
+
+async def test_a_full_disk_before_any_download_is_said_so(sim, tmp_path, monkeypatch):
+    real_open = os.open
+
+    def no_space_for_new_files(path, flags, *args):
+        if flags & os.O_CREAT and str(path).startswith(str(tmp_path / "blobs")):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(blobs_module.os, "open", no_space_for_new_files)
+    with pytest.raises(DiskFull, match="blobs is full: free some space"):
+        await run_sync(sim, tmp_path)
