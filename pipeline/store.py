@@ -602,17 +602,16 @@ class Store:
 
     def _check_columns(self, batch: Batch) -> None:
         """Every row has the first row's columns, and the table has all of them: nothing is dropped quietly."""
+        known = set(self.columns(batch.table))
         first = batch.rows[0].keys()
-        unknown = set(first) - set(self.columns(batch.table))
-        for row in batch.rows:
-            if row.keys() != first:
-                unknown |= set(row) - set(self.columns(batch.table))
-                if not unknown:
-                    raise UnknownColumn(f"rows for {batch.table} differ in their columns: {sorted(first ^ row.keys())}")
+        odd = next((row for row in batch.rows if row.keys() != first), None)
+        unknown = (first | (odd.keys() if odd else set())) - known
         if unknown:
             raise UnknownColumn(
                 f"{batch.table} has no column {', '.join(sorted(unknown))}: add it with a step in store.MIGRATIONS"
             )
+        if odd is not None:
+            raise UnknownColumn(f"rows for {batch.table} differ in their columns: {sorted(first ^ odd.keys())}")
 
     def _touch(self, table: str, ids: list[str], sweep: int | None) -> None:
         restored = [i for i, deleted in self._known(table, ids, True).items() if deleted]
