@@ -210,7 +210,7 @@ def test_a_row_with_a_column_the_table_lacks_is_a_programming_error(tmp_path):
     later = [{"id": "2", "title": "a"}, {"id": "3", "title": "b", "colour": "red"}]
     with pytest.raises(UnknownColumn, match="colour"):
         store.write(Batch("confluence_pages", later))
-    uneven = [{"id": "4", "title": "a"}, {"id": "5", "status": "current"}]  # the second row's title would be lost
+    uneven = [{"id": "4", "title": "a"}, {"id": "5", "status": "current"}]  # status would be dropped, title nulled
     with pytest.raises(UnknownColumn, match="differ in their columns"):
         store.write(Batch("confluence_pages", uneven))
     assert store.conn.execute("SELECT COUNT(*) FROM confluence_pages").fetchone() == (0,)
