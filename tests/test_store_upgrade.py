@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -200,6 +203,42 @@ def test_a_failing_step_leaves_the_database_at_the_version_before(tmp_path, monk
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
     assert "half" not in {r[1] for r in conn.execute("PRAGMA table_info(jira_issues)")}
+
+
+KILLED_IN_THE_BACKFILL = """
+import os, signal, sys
+from pathlib import Path
+from pipeline import store
+backfill = store.MIGRATIONS[2]
+def then_die(conn):
+    backfill(conn)  # the columns are added and filled, not yet committed
+    os.kill(os.getpid(), signal.SIGKILL)
+store.MIGRATIONS[2] = then_die
+store.Store(Path(sys.argv[1])).open()
+"""
+
+
+def test_an_upgrade_killed_mid_step_resumes_from_the_last_committed_step(tmp_path):
+    db = old_database(tmp_path)
+    repo = Path(__file__).resolve().parent.parent
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_THE_BACKFILL, str(db)],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert killed.returncode == -9, killed.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone() == (2,), "steps 1 and 2 committed, step 3 did not"
+    assert "body_text" not in {r[1] for r in conn.execute("PRAGMA table_info(confluence_pages)")}
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    Store(db).open().close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    assert plain_text_is_current(conn) > 100
 
 
 def test_a_row_with_a_column_the_table_lacks_is_a_programming_error(tmp_path):
