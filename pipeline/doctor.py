@@ -1,5 +1,9 @@
 """`check`: probe every endpoint the configured sync would use, with the cheapest request, and say for each
-failure what is wrong and what to do: which scope to add, which URL or credential to change."""
+failure what is wrong and what to do: which scope to add, which URL or credential to change.
+
+Credentials go to the gateway and the OAuth auth URL only. The site is asked for its cloudId without
+them; it is tried with them (to tell a classic token apart) only when it is an https://*.atlassian.net
+host, so a mistyped or hostile --site never receives a token."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from .runner import resolve_cloud_id
 from .scopes import BY_NAME
 from .sources.confluence.rows import container_of, download_path
 from .sources.jira.attachments import content_path
-from .tenant import discover_cloud_id, site_url
+from .tenant import discover_cloud_id, is_atlassian_site, site_url
 
 V2 = "/wiki/api/v2"
 API = "/rest/api/3"
@@ -246,26 +250,27 @@ async def explain_unauthorized(settings: Settings, credentials: Credentials) -> 
             "the gateway refused the token with Bearer auth. A Service Account's scoped token works with Bearer; "
             "a person's scoped API token needs Basic auth: set ATLASSIAN_EMAIL to its owner's email"
         )
-    if settings.site and await works_on_site(settings, credentials):
+    site = site_url(settings.site) if settings.site else None
+    if site and is_atlassian_site(site) and await works_on_site(site, credentials):
         return (
             "this is a classic (unscoped) API token: it works on the site URL but not through the gateway. "
             "Create a scoped API token (for a Service Account, or with the read scopes) and use that"
         )
     return (
         "the gateway refused email and token with Basic auth: check ATLASSIAN_EMAIL (a Service Account's is "
-        "...@serviceaccount.atlassian.com) and ATLASSIAN_TOKEN"
+        "...@serviceaccount.atlassian.com) and ATLASSIAN_TOKEN; a classic (unscoped) API token never works "
+        "through the gateway: create a scoped one"
     )
 
 
-async def works_on_site(settings: Settings, credentials: Credentials) -> bool:
-    """Whether the credentials are accepted by the site URL itself, as only classic tokens are."""
+async def works_on_site(site: str, credentials: Credentials) -> bool:
+    """Whether the site itself accepts the credentials, as it does only classic tokens. The caller decides
+    that `site` may see them (is_atlassian_site)."""
     raw = f"{credentials.email}:{credentials.token.reveal()}".encode()
     headers = {"Authorization": f"Basic {base64.b64encode(raw).decode()}", "Accept": "application/json"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         try:
-            async with session.get(
-                f"{site_url(settings.site)}/rest/api/3/myself", headers=headers, allow_redirects=False
-            ) as response:
+            async with session.get(f"{site}/rest/api/3/myself", headers=headers, allow_redirects=False) as response:
                 return response.status == 200
         except aiohttp.ClientError:
             return False

@@ -64,10 +64,9 @@ async def resolve_cloud_id(settings: Settings) -> str:
         return await discover_cloud_id(session, settings.site)
 
 
-def prepare_blobs(settings: Settings) -> BlobStore:
-    blobs = BlobStore(settings.attachments_dir)
+def prepare_blobs(settings: Settings, blobs: BlobStore) -> None:
     if not settings.attachments:
-        return blobs  # no bytes will be written: the folder need not exist
+        return  # no bytes will be written: the folder need not exist
     try:
         blobs.prepare()
         probe = blobs.partial / ".write-test"
@@ -78,7 +77,6 @@ def prepare_blobs(settings: Settings) -> BlobStore:
             f"cannot write attachments to {settings.attachments_dir} ({error.strerror}): choose a writable folder "
             "with --attachments-dir, or skip bytes with --no-attachments"
         ) from None
-    return blobs
 
 
 class Stopper:
@@ -110,12 +108,14 @@ async def sync(
     credentials = Credentials.from_env(os.environ if environ is None else environ)
     progress = progress or Progress("quiet")
     store = Store(settings.db).open()
+    blobs = BlobStore(settings.attachments_dir)
     try:
         store.lock()
-        blobs = prepare_blobs(settings)
+        prepare_blobs(settings, blobs)
         cloud_id = await resolve_cloud_id(settings)
         return await _run(settings, credentials, cloud_id, store, blobs, progress, stopper)
     finally:
+        blobs.close()  # this run's partial files go; another sync's in the same folder stay
         store.close()
 
 

@@ -3,6 +3,21 @@
 One connection writes (from one worker thread, so the event loop keeps fetching meanwhile). Each batch
 of rows and the checkpoint that covers it commit in one transaction, in WAL mode: a crash at any
 moment leaves either both or neither. A lock file keeps a second sync off the same database.
+
+Schema versions. `PRAGMA user_version` holds how many steps of MIGRATIONS a database has been through.
+`open()` runs the steps it has not had, in order, each in one transaction with its version bump, so an
+upgrade that fails or is killed leaves the database at the version before. A database whose version is
+higher than this code knows (written by a newer release) is refused, untouched.
+
+To change the schema, append a step: a function `def _vN_what_it_does(conn)` that creates or alters what
+it needs (`add_columns` and `run_script` help) and fills in what rows stored before it need (a backfill,
+as `_v3_plain_text` does), then add it at the end of MIGRATIONS. Never edit, reorder or remove a step that
+has shipped: databases in the field have run it already (tests/data/schema-v5.sql pins what steps 1-5
+make), and a fresh database runs every step, so the last step's result is the schema. Databases from
+before versions were recorded (user_version 0, tables present) also run every step, which is why steps
+1-5 tolerate what is already there. Views are derived: they are dropped before pending steps run and
+rebuilt from VIEWS on any open that finds them different, so editing a view needs no step. `_upsert`
+refuses a row with a column its table lacks (UnknownColumn): add the column by a step.
 """
 
 from __future__ import annotations
@@ -11,16 +26,19 @@ import fcntl
 import os
 import sqlite3
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlite_utils
 
 from .errors import ConfigError, DiskFull
+from .text import from_adf, from_storage
 
+# The first release's tables (step 1). Frozen: a later change is a new step, never an edit here.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS confluence_spaces (
     id TEXT PRIMARY KEY, key TEXT, name TEXT, type TEXT, status TEXT, homepage_id TEXT, created_at TEXT,
@@ -59,9 +77,6 @@ CREATE TABLE IF NOT EXISTS jira_worklogs (
 CREATE TABLE IF NOT EXISTS jira_changelogs (
     id TEXT PRIMARY KEY, issue_id TEXT REFERENCES jira_issues(id), created TEXT, raw TEXT);
 CREATE TABLE IF NOT EXISTS sync_state (stream TEXT PRIMARY KEY, value TEXT, updated_at TEXT);
-CREATE TABLE IF NOT EXISTS sync_debts (
-    kind TEXT NOT NULL, key TEXT NOT NULL, detail TEXT, first_failed_at TEXT, last_failed_at TEXT,
-    attempts INTEGER DEFAULT 1, last_error TEXT, run_id INTEGER, PRIMARY KEY (kind, key));
 CREATE TABLE IF NOT EXISTS sync_runs (
     id INTEGER PRIMARY KEY, started_at TEXT, finished_at TEXT, status TEXT, requests INTEGER DEFAULT 0,
     retries INTEGER DEFAULT 0, rate_limited INTEGER DEFAULT 0, rows_written INTEGER DEFAULT 0,
@@ -80,7 +95,7 @@ CREATE INDEX IF NOT EXISTS idx_jira_worklogs_issue ON jira_worklogs(issue_id);
 CREATE INDEX IF NOT EXISTS idx_jira_changelogs_issue ON jira_changelogs(issue_id);
 """
 # Columns the sync keeps for itself: which sweep last saw a row (deletions), which sweep fetched an issue
-# (resume), which version's labels are stored. Added to older databases on open.
+# (resume), which version's labels are stored (step 2).
 BOOKKEEPING = {
     "confluence_spaces": ("seen_sweep INTEGER",),
     "confluence_pages": ("seen_sweep INTEGER", "labels_version INTEGER"),
@@ -93,16 +108,13 @@ BOOKKEEPING = {
     "jira_attachments": ("seen_sweep INTEGER",),
     "jira_worklogs": ("seen_sweep INTEGER",),
 }
-# Columns added after the first schema; older databases get them on open.
-ADDED = {
+# Plain text for search and reading, from the stored bodies (step 3).
+PLAIN_TEXT = {
     "confluence_pages": ("body_text TEXT",),
     "confluence_blogposts": ("body_text TEXT",),
     "confluence_comments": ("body_text TEXT",),
     "jira_issues": ("description_text TEXT",),
     "jira_comments": ("body_text TEXT",),
-    # why the bytes are not stored when the site refuses them for good (403): the row stays, sha256 NULL
-    "confluence_attachments": ("download_refused TEXT",),
-    "jira_attachments": ("download_refused TEXT",),
 }
 SEARCH = {  # full-text search, kept current by triggers
     "confluence_pages": ["title", "body_text"],
@@ -162,6 +174,144 @@ CONTENT_TABLES = (
     "jira_attachments",
     "jira_worklogs",
 )
+
+
+def statements(script: str) -> Iterator[str]:
+    """The complete SQL statements of a script, one at a time."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement.strip()
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"an incomplete SQL statement: {statement.strip()[:80]}")
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: unlike executescript, this stays inside the caller's transaction."""
+    for statement in statements(script):
+        conn.execute(statement)
+
+
+def wanted_views() -> dict[str, str]:
+    """VIEWS as sqlite_master keeps them (without IF NOT EXISTS and the semicolon), by name."""
+    views = {}
+    for statement in statements(VIEWS):
+        sql = statement.rstrip(";").replace("CREATE VIEW IF NOT EXISTS ", "CREATE VIEW ", 1)
+        views[sql.split()[2]] = sql
+    return views
+
+
+def add_columns(conn: sqlite3.Connection, table: str, *columns: str) -> None:
+    """ALTER TABLE ADD COLUMN for each `name TYPE` the table does not have yet."""
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    for column in columns:
+        if column.split()[0] not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
+def _v1_tables(conn: sqlite3.Connection) -> None:
+    run_script(conn, SCHEMA)
+
+
+def _v2_sweep_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in BOOKKEEPING.items():
+        add_columns(conn, table, *columns)
+
+
+def _v3_plain_text(conn: sqlite3.Connection) -> None:
+    """Plain-text columns, filled in for rows stored before they existed (a sync rewrites only what changed)."""
+    for table, columns in PLAIN_TEXT.items():
+        add_columns(conn, table, *columns)
+    conn.create_function("plain_from_storage", 1, from_storage, deterministic=True)
+    conn.create_function("plain_from_adf", 1, from_adf, deterministic=True)
+    for table in ("confluence_pages", "confluence_blogposts", "confluence_comments"):
+        conn.execute(
+            f"UPDATE {table} SET body_text = plain_from_storage(body_storage) "
+            "WHERE body_text IS NULL AND body_storage IS NOT NULL"
+        )
+    conn.execute(
+        "UPDATE jira_issues SET description_text = plain_from_adf(json_extract(fields, '$.description')) "
+        "WHERE description_text IS NULL AND json_extract(fields, '$.description') IS NOT NULL"
+    )
+    conn.execute(
+        "UPDATE jira_comments SET body_text = plain_from_adf(body) WHERE body_text IS NULL AND body IS NOT NULL"
+    )
+
+
+def _v4_full_text_search(conn: sqlite3.Connection) -> None:
+    """FTS5 tables over SEARCH, filled from what is stored and kept current by triggers (as sqlite-utils makes
+    them, so Datasette finds them); databases that got them before versions existed keep theirs."""
+    for table, columns in SEARCH.items():
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"{table}_fts",)).fetchone():
+            continue
+        cols = ", ".join(f"[{c}]" for c in columns)
+        old = ", ".join(f"old.[{c}]" for c in columns)
+        new = ", ".join(f"new.[{c}]" for c in columns)
+        fts = f"[{table}_fts]"
+        run_script(
+            conn,
+            f"""
+CREATE VIRTUAL TABLE {fts} USING FTS5 ({cols}, tokenize='porter', content=[{table}]);
+INSERT INTO {fts} (rowid, {cols}) SELECT rowid, {cols} FROM [{table}];
+CREATE TRIGGER [{table}_ai] AFTER INSERT ON [{table}] BEGIN
+  INSERT INTO {fts} (rowid, {cols}) VALUES (new.rowid, {new});
+END;
+CREATE TRIGGER [{table}_ad] AFTER DELETE ON [{table}] BEGIN
+  INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES('delete', old.rowid, {old});
+END;
+CREATE TRIGGER [{table}_au] AFTER UPDATE ON [{table}] BEGIN
+  INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES('delete', old.rowid, {old});
+  INSERT INTO {fts} (rowid, {cols}) VALUES (new.rowid, {new});
+END;
+""",
+        )
+
+
+def _v5_debts(conn: sqlite3.Connection) -> None:
+    """Parts that failed and are owed (store.Debt), and why an attachment's bytes were refused for good (403:
+    the row stays, sha256 NULL)."""
+    run_script(
+        conn,
+        """
+CREATE TABLE IF NOT EXISTS sync_debts (
+    kind TEXT NOT NULL, key TEXT NOT NULL, detail TEXT, first_failed_at TEXT, last_failed_at TEXT,
+    attempts INTEGER DEFAULT 1, last_error TEXT, run_id INTEGER, PRIMARY KEY (kind, key));
+""",
+    )
+    add_columns(conn, "confluence_attachments", "download_refused TEXT")
+    add_columns(conn, "jira_attachments", "download_refused TEXT")
+
+
+def _v6_history(conn: sqlite3.Connection) -> None:
+    """Every past state of every row (pipeline.history); its triggers follow the schema and are remade on open."""
+    from .history import HISTORY_SCHEMA
+
+    run_script(conn, HISTORY_SCHEMA)
+
+
+# The schema's history, oldest first; a database's user_version counts the steps it has run.
+# Append new steps at the end (see the module docstring); never edit or reorder shipped ones.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1_tables,
+    _v2_sweep_columns,
+    _v3_plain_text,
+    _v4_full_text_search,
+    _v5_debts,
+    _v6_history,
+]
+
+
+class UnknownColumn(Exception):
+    """A row carries a column its table lacks: a bug in this program (a missing migration step), not bad data."""
+
+
+def is_full(error: BaseException) -> bool:
+    """SQLite could not grow the database or its journal: SQLITE_FULL, however it is worded."""
+    return isinstance(error, sqlite3.Error) and (
+        getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error)
+    )
 
 
 def now_iso() -> str:
@@ -246,17 +396,20 @@ class Store:
 
     # -- opening --------------------------------------------------------------------------------
     def open(self) -> Store:
-        """Create or open the database, refusing early (before any request) if it cannot be written."""
+        """Create, upgrade or open the database, refusing early (before any request) if it cannot be used."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._refuse_newer()
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(SCHEMA)
             self._migrate()
-            self._shape()
+            self._rebuild_views()
             self._keep_history()
         except (sqlite3.DatabaseError, OSError) as error:
+            self._abandon()
+            if is_full(error):
+                raise self._full() from None
             unwritable = isinstance(error, OSError) or any(
                 s in str(error) for s in ("unable to open", "readonly", "read-only", "disk I/O")
             )
@@ -267,36 +420,65 @@ class Store:
             raise ConfigError(
                 f"{self.path} is not a database this tool can use ({error}): choose another path with --db"
             ) from None
+        except BaseException:
+            self._abandon()
+            raise
         return self
 
-    def _migrate(self) -> None:
-        for table, columns in [*BOOKKEEPING.items(), *ADDED.items()]:
-            present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
-            for column in columns:
-                if column.split()[0] not in present:
-                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    def _abandon(self) -> None:
+        if self.conn is not None:
+            with suppress(sqlite3.Error):
+                self.conn.close()
+            self.conn = None
 
-    def _shape(self) -> None:
-        """Full-text search and views: idempotent, so it runs on every open."""
-        db = sqlite_utils.Database(self.conn)
-        for table, columns in SEARCH.items():
-            if not db[table].detect_fts():
-                db[table].enable_fts(columns, create_triggers=True, tokenize="porter")
-        self.conn.executescript(VIEWS)
+    def version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _refuse_newer(self) -> None:
+        if self.version() > len(MIGRATIONS):
+            raise ConfigError(
+                f"{self.path} was written by a newer version of atlassian-to-sqlite (schema {self.version()}; this "
+                f"one knows up to {len(MIGRATIONS)}): upgrade atlassian-to-sqlite, or choose another path with --db"
+            )
+
+    def _migrate(self) -> None:
+        """Run the steps this database has not had, each committed with its version bump. A current database
+        is not written to at all (a second sync then meets the lock's clear refusal, not a busy database)."""
+        if self.version() >= len(MIGRATIONS):
+            return
+        with self.transaction():
+            self._drop_views()  # a step may change a column a view reads
+        while True:
+            with self.transaction():
+                self._refuse_newer()
+                done = self.version()  # read again inside the transaction: another process may have upgraded
+                if done >= len(MIGRATIONS):
+                    return
+                MIGRATIONS[done](self.conn)
+                self.conn.execute(f"PRAGMA user_version = {done + 1}")
+
+    def _drop_views(self) -> None:
+        for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'").fetchall():
+            self.conn.execute(f"DROP VIEW [{name}]")
+
+    def _rebuild_views(self) -> None:
+        """Views are derived: made afresh from VIEWS whenever what is stored differs (no write otherwise)."""
+        stored = dict(self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+        if stored == wanted_views():
+            return
+        with self.transaction():
+            self._drop_views()
+            run_script(self.conn, VIEWS)
 
     def _keep_history(self) -> None:
-        """History triggers are derived from the schema, so tables and columns added since are covered."""
+        """History triggers are derived from the schema, so tables and columns added since are covered; like
+        views, they are remade only when they differ (no write otherwise)."""
         from . import history  # it reads BOOKKEEPING_COLUMNS from here
 
         if history.up_to_date(self.conn):
             return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             history.install(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         if self.conn is not None:
@@ -315,10 +497,10 @@ class Store:
             raise ConfigError(
                 f"another sync is already writing {self.path}: wait for it to finish (or stop it) and run again"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        # the pid is for people; unbuffered, so a full disk fails here (and is let go) rather than at close
+        with suppress(OSError):
+            os.ftruncate(handle.fileno(), 0)
+            os.pwrite(handle.fileno(), str(os.getpid()).encode(), 0)
         self._lock_handle = handle
 
     def unlock(self) -> None:
@@ -340,24 +522,29 @@ class Store:
         """Apply batches and their checkpoints in one transaction (called from the writer thread)."""
         if not batches:
             return
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             for batch in batches:
                 self._apply(batch)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; SQLITE_FULL becomes DiskFull."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            yield
             self.conn.execute("COMMIT")
-        except sqlite3.OperationalError as error:
+        except BaseException as error:
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            if "full" in str(error).lower():
-                raise DiskFull(
-                    f"the disk holding {self.path} is full: free some space and run again; "
-                    "everything committed so far is kept"
-                ) from None
+                with suppress(sqlite3.Error):  # SQLite may have rolled back already
+                    self.conn.execute("ROLLBACK")
+            if is_full(error):
+                raise self._full() from None
             raise
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
+
+    def _full(self) -> DiskFull:
+        return DiskFull(
+            f"the disk holding {self.path} is full: free some space and run again; everything committed so far is kept"
+        )
 
     def _apply(self, batch: Batch) -> None:
         if batch.replace_for:
@@ -367,6 +554,7 @@ class Store:
                     f"DELETE FROM {batch.table} WHERE content_id IN ({', '.join('?' * len(chunk))})", chunk
                 )
         if batch.rows:
+            self._check_columns(batch)
             (self._update if batch.update_only else self._upsert)(batch)
         if batch.touch:
             self._touch(batch.table, batch.touch, batch.sweep)
@@ -402,7 +590,7 @@ class Store:
         """Insert new rows; update rows whose content changed (or that come back); count which was which."""
         table = batch.table
         known = self.columns(table)
-        cols = [c for c in batch.rows[0] if c in known]
+        cols = list(batch.rows[0])
         content = [c for c in cols if c != "id" and c not in BOOKKEEPING_COLUMNS]
         keyed = "id" in cols
         ids = [row["id"] for row in batch.rows] if keyed else []
@@ -432,6 +620,19 @@ class Store:
                 f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in extra)} WHERE id = ?",
                 [(*(row.get(c) for c in extra), row["id"]) for row in batch.rows],
             )
+
+    def _check_columns(self, batch: Batch) -> None:
+        """Every row has the first row's columns, and the table has all of them: nothing is dropped quietly."""
+        known = set(self.columns(batch.table))
+        first = batch.rows[0].keys()
+        odd = next((row for row in batch.rows if row.keys() != first), None)
+        unknown = (first | (odd.keys() if odd else set())) - known
+        if unknown:
+            raise UnknownColumn(
+                f"{batch.table} has no column {', '.join(sorted(unknown))}: add it with a step in store.MIGRATIONS"
+            )
+        if odd is not None:
+            raise UnknownColumn(f"rows for {batch.table} differ in their columns: {sorted(first ^ odd.keys())}")
 
     def _touch(self, table: str, ids: list[str], sweep: int | None) -> None:
         restored = [i for i, deleted in self._known(table, ids, True).items() if deleted]
@@ -476,38 +677,45 @@ class Store:
     def start_run(self, options: dict[str, Any]) -> int:
         """Record a new run. A `running` row left by another process (killed with SIGKILL, or a power cut) cannot
         be running now, since this one holds the lock: it is marked `interrupted` first."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute(
-            "UPDATE sync_runs SET status = 'interrupted', finished_at = COALESCE(finished_at, ?) "
-            "WHERE status = 'running'",
-            (now_iso(),),
-        )
-        cursor = self.conn.execute(
-            "INSERT INTO sync_runs(started_at, status, options) VALUES (?, 'running', ?)", (now_iso(), dumps(options))
-        )
-        self.conn.execute("COMMIT")
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE sync_runs SET status = 'interrupted', finished_at = COALESCE(finished_at, ?) "
+                "WHERE status = 'running'",
+                (now_iso(),),
+            )
+            cursor = self.conn.execute(
+                "INSERT INTO sync_runs(started_at, status, options) VALUES (?, 'running', ?)",
+                (now_iso(), dumps(options)),
+            )
         self.run_id = int(cursor.lastrowid)
         return self.run_id
 
     def finish_run(self, run_id: int, status: str, stats: dict[str, int], errors: list[dict[str, str]]) -> None:
         counts = self.counts.as_dict()
-        rows = sum(sum(c.values()) for c in counts.values())
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute(
-            "UPDATE sync_runs SET finished_at = ?, status = ?, requests = ?, retries = ?, rate_limited = ?, "
-            "rows_written = ?, bytes_downloaded = ?, downloads = ?, errors = ?, counts = ? WHERE id = ?",
-            (
-                now_iso(),
-                status,
-                stats.get("requests", 0),
-                stats.get("retries", 0),
-                stats.get("rate_limited", 0),
-                rows,
-                stats.get("bytes_downloaded", 0),
-                stats.get("downloads", 0),
-                dumps(errors),
-                dumps(counts),
-                run_id,
-            ),
+        values = (
+            now_iso(),
+            status,
+            stats.get("requests", 0),
+            stats.get("retries", 0),
+            stats.get("rate_limited", 0),
+            sum(sum(c.values()) for c in counts.values()),
+            stats.get("bytes_downloaded", 0),
+            stats.get("downloads", 0),
+            dumps(errors),
+            dumps(counts),
+            run_id,
         )
-        self.conn.execute("COMMIT")
+        try:
+            with self.transaction():
+                self.conn.execute(
+                    "UPDATE sync_runs SET finished_at = ?, status = ?, requests = ?, retries = ?, rate_limited = ?, "
+                    "rows_written = ?, bytes_downloaded = ?, downloads = ?, errors = ?, counts = ? WHERE id = ?",
+                    values,
+                )
+        except DiskFull:
+            # The full record did not fit; the short one usually does, so the run is not left 'running'.
+            with suppress(DiskFull), self.transaction():
+                self.conn.execute(
+                    "UPDATE sync_runs SET finished_at = ?, status = 'failed' WHERE id = ?", (now_iso(), run_id)
+                )
+            raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -24,6 +25,13 @@ def site_url(site: str) -> str:
     url = f"{scheme.lower()}://{host}"
     check_url(url, "site")
     return url
+
+
+def is_atlassian_site(url: str) -> bool:
+    """An https://*.atlassian.net origin: the only kind of site `check` may send credentials to."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" and host.endswith(".atlassian.net") and parts.port in (None, 443)
 
 
 def check_cloud_id(cloud_id: str) -> str:

@@ -8,11 +8,13 @@ import pytest
 from click.testing import CliRunner
 from helpers import settings_for
 
+from pipeline.auth import Credentials
 from pipeline.cli import main
-from pipeline.doctor import diagnose, failed
+from pipeline.doctor import diagnose, failed, works_on_site
 from pipeline.scopes import ALL_READ_SCOPES
 from pipeline.simulator.gatekeeper import SimConfig
 from pipeline.simulator.server import Simulator
+from pipeline.tenant import is_atlassian_site
 
 
 def failures(findings):
@@ -56,11 +58,61 @@ async def test_the_site_url_used_as_the_gateway(sim, tmp_path):
     assert all("use --gateway https://api.atlassian.com" in d for d in failures(findings).values())
 
 
-async def test_a_classic_token_is_recognised_by_trying_it_on_the_site(sim, tmp_path):
+async def test_a_classic_token_is_named_without_sending_it_to_a_site_that_is_not_atlassian_net(sim, tmp_path):
     classic = sim.tokens.add_token(kind="classic")
     environ = {"ATLASSIAN_TOKEN": classic, "ATLASSIAN_EMAIL": sim.config.account_email}
     findings = await diagnose(settings_for(sim, tmp_path, products=("jira",)), environ)
-    assert all("classic (unscoped) API token" in d for d in failures(findings).values())
+    assert all("classic (unscoped) API token never works" in d for d in failures(findings).values())
+    assert not [e for e in sim.log.entries if e.host == "site" and e.authorized]
+
+
+async def test_a_classic_token_is_recognised_by_an_atlassian_net_site(sim):
+    """What `check` asks an https://*.atlassian.net site, tried here on the simulator's site."""
+
+    def basic(token: str) -> Credentials:
+        return Credentials.from_env({"ATLASSIAN_TOKEN": token, "ATLASSIAN_EMAIL": sim.config.account_email})
+
+    assert await works_on_site(sim.site_url, basic(sim.tokens.add_token(kind="classic")))
+    assert not await works_on_site(sim.site_url, basic(sim.tokens.add_token(kind="user")))
+
+
+@pytest.mark.parametrize(
+    ("url", "may"),
+    [
+        ("https://acme.atlassian.net", True),
+        ("https://ACME.Atlassian.net:443", True),
+        ("http://acme.atlassian.net", False),
+        ("https://acme.atlassian.net:8443", False),
+        ("https://atlassian.net", False),
+        ("https://acme.atlassian.net.example.com", False),
+        ("https://evil-atlassian.net", False),
+        ("http://127.0.0.1:8080", False),
+        ("https://acme.jira.com", False),
+    ],
+)
+def test_which_sites_may_see_credentials(url, may):
+    assert is_atlassian_site(url) is may
+
+
+async def test_check_sends_no_credentials_to_the_site_whatever_the_credential(sim, tmp_path):
+    sim.tokens.add_client("cid", "secret")
+    email = sim.config.account_email
+    kinds = [
+        {"ATLASSIAN_TOKEN": sim.token},
+        {"ATLASSIAN_TOKEN": sim.tokens.add_token(scopes={"read:space:confluence"})},
+        {"ATLASSIAN_TOKEN": sim.tokens.add_token(kind="classic"), "ATLASSIAN_EMAIL": email},
+        {"ATLASSIAN_TOKEN": sim.tokens.add_token(kind="classic")},
+        {"ATLASSIAN_TOKEN": sim.tokens.add_token(kind="user")},
+        {"ATLASSIAN_TOKEN": sim.tokens.add_token(kind="user"), "ATLASSIAN_EMAIL": email},
+        {"ATLASSIAN_TOKEN": "wrong", "ATLASSIAN_EMAIL": email},
+        {"ATLASSIAN_CLIENT_ID": "cid", "ATLASSIAN_CLIENT_SECRET": "secret"},
+    ]
+    for environ in kinds:
+        await diagnose(settings_for(sim, tmp_path), environ)
+    to_site = [(e.method, e.path) for e in sim.log.entries if e.host == "site"]
+    assert to_site and all(path == "/_edge/tenant_info" for _, path in to_site), to_site
+    assert not [e for e in sim.log.entries if e.host == "site" and e.authorized]
+    assert {e.host for e in sim.log.entries if e.authorized} <= {"gateway", "auth"}
 
 
 async def test_a_persons_scoped_token_sent_as_bearer_asks_for_the_email(sim, tmp_path):
@@ -105,3 +157,4 @@ def test_check_exits_non_zero_and_prints_a_table(threaded_sim):
     good = CliRunner().invoke(main, args, env={**env, "ATLASSIAN_TOKEN": threaded_sim.token})
     assert good.exit_code == 0 and "Everything the sync needs answered." in good.stdout
     assert threaded_sim.token not in good.stdout
+    assert not [e for e in threaded_sim.log.entries if e.host == "site" and e.authorized]

@@ -177,7 +177,10 @@ async def download(client: GatewayClient, tmp_path, attachment: dict) -> tuple:
     blobs = BlobStore(tmp_path / "blobs")
     blobs.prepare()
     path = f"/rest/api/3/attachment/content/{attachment['id']}"
-    stored = await client.download("jira", path, blobs.writer(), attachment["size"])
+    try:
+        stored = await client.download("jira", path, blobs.writer(), attachment["size"])
+    finally:
+        blobs.close()  # as the runner does: its partial folder and lock go
     return stored, blobs
 
 
