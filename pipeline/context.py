@@ -68,6 +68,7 @@ class SyncContext:
         self.queued_downloads: set[tuple[str, str]] = set()
         self.attempted: set[str] = set()  # streams this run started
         self.completed: set[str] = set()  # streams this run ran to the end: their old debts are paid
+        self.tried: set[tuple[str, str]] = set()  # (kind, key) of the other debts this run set out to pay
         self.interrupted: int | None = None  # the signal that stopped the run, if one did
 
     # -- debts ----------------------------------------------------------------------------------

@@ -86,13 +86,17 @@ class Stopper:
 
     def __init__(self) -> None:
         self.stops: list[Any] = []
+        self.signalled: int | None = None  # a sync that registers after the signal stops at once
 
     def add(self, stop: Any) -> None:
         self.stops.append(stop)
+        if self.signalled is not None:
+            stop(self.signalled)
 
     async def listen(self, scope: anyio.CancelScope) -> None:
         with scope, anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
             async for signum in signals:
+                self.signalled = self.signalled or signum
                 for stop in list(self.stops):
                     stop(signum)
 
@@ -175,11 +179,9 @@ def obsolete_streams(ctx: SyncContext) -> set[str]:
 
 
 def covered(ctx: SyncContext, kind: str, key: str) -> bool:
-    """Whether this run set out to pay a debt (e.g. not a Jira debt in a --only confluence run)."""
-    if kind == "stream":
-        return key in ctx.attempted
-    product = "jira" if kind == "jira_issue" else key.split("_", 1)[0]
-    return ctx.settings.wants(product)
+    """Whether this run set out to pay a debt: not a Jira debt in a --only confluence run, a download with
+    --no-attachments, or an issue outside --projects."""
+    return key in ctx.attempted if kind == "stream" else (kind, key) in ctx.tried
 
 
 async def _pipeline(

@@ -176,3 +176,55 @@ async def test_an_owed_download_of_an_attachment_deleted_since_is_settled_not_ow
         assert second.exit_code == 0, second.errors
         assert debts(db) == set()
         assert differences(expected(sim), stored(db)) == {}
+
+
+async def test_a_debt_for_an_issue_deleted_since_is_settled_not_owed_forever(tmp_path):
+    """bulkfetch leaves out what is not found or not visible (neither returned nor in issueErrors)."""
+    async with Simulator(SimConfig(scale="tiny", seed=3)) as sim:
+        stuck = sim.jira.all_issue_ids()[0]
+        sim.troubles.issue_errors.add(stuck)
+        assert (await run_sync(sim, tmp_path)).exit_code == 2
+        sim.troubles.clear()
+        sim.jira_changes.delete_issue(stuck)
+        result = await run_sync(sim, tmp_path)
+        assert result.exit_code == 0, result.errors
+        assert debts(tmp_path / "atlassian.db") == set()
+        assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}
+
+
+async def test_a_resumed_jira_sweep_keeps_its_start_so_edits_it_skipped_are_fetched_later(tmp_path, monkeypatch):
+    """A run fetches an edited issue and dies before its project's mark moves; the issue is edited again; the
+    next run resumes the sweep and skips the issue it already fetched: the mark must not pass the second edit."""
+    import pipeline.sources.jira.issues as issues
+
+    async with Simulator(SimConfig(scale="tiny", seed=3)) as sim:
+        assert (await run_sync(sim, tmp_path, jira_overlap_minutes=0)).exit_code == 0
+        target = sim.jira.all_issue_ids()[0]
+        sim.jira_changes.edit_issue(target, summary="first edit")
+        close = issues.close_projects
+
+        async def killed(*args, **kwargs):
+            raise RuntimeError("killed before the close")
+
+        monkeypatch.setattr(issues, "close_projects", killed)
+        await run_sync(sim, tmp_path, jira_overlap_minutes=0)
+        monkeypatch.setattr(issues, "close_projects", close)
+        sim.jira_changes.edit_issue(target, summary="second edit")
+        await run_sync(sim, tmp_path, jira_overlap_minutes=0)  # resumes the sweep, skips the issue
+        await run_sync(sim, tmp_path, jira_overlap_minutes=0)
+        got = one(tmp_path / "atlassian.db", "SELECT summary FROM jira_issues WHERE id = ?", target)
+        assert got == ("second edit",)
+
+
+async def test_owed_downloads_wait_for_a_run_that_wants_bytes_without_turning_it_red(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=9)) as sim:
+        issue = next(i for i in sim.jira.all_issue_ids() if sim.jira.children("attachment", i))
+        attachment = sim.jira.children("attachment", issue)[0]["id"]
+        sim.troubles.failing_paths.add(f"/attachment/content/{attachment}")
+        assert (await run_sync(sim, tmp_path, max_retries=1)).exit_code == 2
+        sim.troubles.clear()
+        metadata_only = await run_sync(sim, tmp_path, attachments=False)
+        assert metadata_only.exit_code == 0, metadata_only.errors
+        assert debts(tmp_path / "atlassian.db") == {("download", f"jira_attachments:{attachment}")}
+        assert (await run_sync(sim, tmp_path)).exit_code == 0
+        assert debts(tmp_path / "atlassian.db") == set()

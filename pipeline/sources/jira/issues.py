@@ -21,9 +21,9 @@ async def sync_new_project(ctx: SyncContext, project: Row, bulk: anyio.CapacityL
     """A project seen for the first time: every issue. A killed first run resumes in its sweep."""
     stream = f"jira:issues:{project['id']}"
     saved = {} if ctx.settings.full else ctx.saved(stream)
-    sweep = int(saved["sweep"]) if saved.get("pending") else ctx.run_id
-    started_ms = int(time.time() * 1000)
-    await ctx.emit(Batch("jira_issues", state={stream: dumps({"sweep": sweep, "pending": True})}))
+    sweep, started_ms = opened_sweep(ctx, saved)
+    opened = {stream: dumps({"sweep": sweep, "pending": True, "started": started_ms})}
+    await ctx.emit(Batch("jira_issues", state=opened))
     async with anyio.create_task_group() as fetches:
         await list_issues(ctx, f"project = {project['id']}", sweep, fetches, bulk, touch=True)
     await close_projects(ctx, [project], sweep, started_ms, {})
@@ -34,15 +34,24 @@ async def sync_known_projects(ctx: SyncContext, projects: list[Row], mark: int, 
     id, to notice deleted issues. Two short listings for up to fifty projects."""
     stream = f"jira:issues:since:{projects[0]['id']}"
     saved = ctx.saved(stream)
-    sweep = int(saved["sweep"]) if saved.get("pending") else ctx.run_id
-    started_ms = int(time.time() * 1000)
-    await ctx.emit(Batch("jira_issues", state={stream: dumps({"sweep": sweep, "pending": True})}))
+    sweep, started_ms = opened_sweep(ctx, saved, mark)
+    opened = {stream: dumps({"sweep": sweep, "pending": True, "started": started_ms})}
+    await ctx.emit(Batch("jira_issues", state=opened))
     ids = ", ".join(p["id"] for p in projects)
     since = mark - ctx.settings.jira_overlap_minutes * 60_000
     async with anyio.create_task_group() as fetches:
         await list_issues(ctx, f"project in ({ids}) AND updated >= {since}", sweep, fetches, bulk, touch=False)
     await list_issues(ctx, f"project in ({ids})", sweep, None, bulk, touch=True)
     await close_projects(ctx, projects, sweep, started_ms, {stream: None})
+
+
+def opened_sweep(ctx: SyncContext, saved: dict, before: int = 0) -> tuple[int, int]:
+    """The sweep to list in and the time its listing began. A resumed sweep keeps the time its first run began:
+    issues it fetched then and skips now may have been edited since, and the mark must not pass those edits.
+    A sweep saved by an older version has no start: `before` (the old mark; 0 lists the project anew) stands."""
+    if saved.get("pending"):
+        return int(saved["sweep"]), int(saved.get("started") or before)
+    return ctx.run_id, int(time.time() * 1000)
 
 
 async def close_projects(
@@ -113,9 +122,10 @@ async def pay_issue_debts(ctx: SyncContext, projects: list[Row]) -> None:
     """Issues earlier runs failed to fetch, fetched before anything else (only those, not a relisting)."""
     owed = [key for key, _ in ctx.owed("jira_issue")]
     if ctx.settings.projects:  # a limited run pays what it can place in its projects, and what it cannot place
-        elsewhere = {p["id"] for p in projects}
+        chosen = {p["id"] for p in projects}
         stored = dict(ctx.lookup("SELECT id, project_id FROM jira_issues WHERE id IN ({marks})", owed))
-        owed = [key for key in owed if stored.get(key) in elsewhere or key not in stored]
+        owed = [key for key in owed if stored.get(key) in chosen or key not in stored]
+    ctx.tried.update(("jira_issue", key) for key in owed)
     async with anyio.create_task_group() as group:
         limiter = anyio.CapacityLimiter(ctx.settings.concurrency)
         for start in range(0, len(owed), BULK):
@@ -140,7 +150,20 @@ async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> list[str
     # last: an issue counts as fetched in this sweep only once everything under it is committed; what it owed
     # is paid in the same transaction
     fetched = [str(i["id"]) for i in issues]
+    refused = unreturned(ids, fetched, errors)
+    gone = [i for i in ids if i not in refused and i not in set(fetched)]  # not found, or no longer visible
     stamps = [{"id": i, "fetched_sweep": sweep} for i in fetched]
-    await ctx.emit(Batch("jira_issues", stamps, update_only=True, paid=[("jira_issue", i) for i in fetched]))
+    paid = [("jira_issue", i) for i in (*fetched, *gone)]  # a gone issue is owed nothing: the sweep marks it
+    await ctx.emit(Batch("jira_issues", stamps, update_only=True, paid=paid))
+    return refused
+
+
+def unreturned(ids: list[str], fetched: list[str], errors: list) -> list[str]:
+    """The ids to ask again: those `issueErrors` names (retriable, the spec says), or, when an error names no
+    issue, every id not returned. Ids in neither list are not found or not visible: the spec leaves them out."""
     returned = set(fetched)
-    return [str(e["id"]) for e in errors if isinstance(e, dict) and e.get("id") and str(e["id"]) not in returned]
+    entries = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    if any(not e.get("id") for e in entries):
+        return [i for i in ids if i not in returned]
+    named = {str(e["id"]) for e in entries}
+    return [i for i in ids if i in named and i not in returned]
