@@ -23,11 +23,12 @@ from .auth import Credentials
 from .blobs import BlobStore
 from .config import Settings
 from .context import DownloadJob, StreamError, SyncContext
-from .errors import ApiError, ConfigError, DiskFull, PipelineError, leaves
+from .errors import ConfigError, PipelineError, leaves
 from .http import GatewayClient
 from .progress import Progress
 from .sources import confluence, jira
-from .store import Batch, Debt, Store, now_iso
+from .sources.downloads import fetch_attachment
+from .store import Batch, Store
 from .tenant import check_cloud_id, discover_cloud_id
 
 WRITE_BUFFER = 64
@@ -293,31 +294,4 @@ async def download_worker(ctx: SyncContext, receive: MemoryObjectReceiveStream[D
 
 
 async def download(ctx: SyncContext, job: DownloadJob) -> None:
-    """One attachment's bytes. A failure is owed (the next run tries again); an attachment gone since it was
-    listed (404) is marked deleted, and one the account may not read (403) is recorded as refused: neither is
-    a failure that would turn every night red."""
-    key = ("download", f"{job.table}:{job.item_id}")
-    stream = f"{job.product} {job.label}"
-    try:
-        stored = await ctx.client.download(job.product, job.path, ctx.blobs.writer(), job.size)
-    except DiskFull:
-        raise
-    except ApiError as error:
-        if error.status not in (403, 404, 410):
-            await ctx.owe([Debt(*key, ctx.fail(stream, error))])
-            return
-        gone = error.status != 403
-        change = {"deleted_at": now_iso()} if gone else {"download_refused": str(error)}
-        if not gone and job.table == "confluence_attachments":
-            change["sha256_version"] = job.version  # refused for this version: a new version is asked again
-        ctx.progress.warn(stream, "gone since it was listed: marked deleted" if gone else f"not stored: {error}")
-        await ctx.emit(Batch(job.table, [{"id": job.item_id, **change}], update_only=True, paid=[key]))
-        return
-    except Exception as error:
-        await ctx.owe([Debt(*key, ctx.fail(stream, error))])
-        return
-    row: dict[str, Any] = {"id": job.item_id, "sha256": stored.sha256, "download_refused": None}
-    if job.table == "confluence_attachments":
-        row["sha256_version"] = job.version
-    ctx.progress.advance("attachment bytes stored" if stored.new else "attachment bytes already stored")
-    await ctx.emit(Batch(job.table, [row], update_only=True, paid=[key]))
+    await fetch_attachment(ctx, job)

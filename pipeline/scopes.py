@@ -76,6 +76,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _c(f"{V2}/labels/{{id}}/pages", PAGE),
     _c(f"{V2}/labels/{{id}}/blogposts", PAGE),
     _c(f"{V2}/attachments", ATTACH),
+    _c(f"{V2}/attachments/{{id}}", ATTACH),
     _c(f"{V2}/pages/{{id}}/attachments", ATTACH),
     _c(f"{V2}/blogposts/{{id}}/attachments", ATTACH),
     _c(f"{V2}/footer-comments", COMMENT),
@@ -182,6 +183,11 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     _j("GET", "/rest/api/3/attachment/content/{id}", ("read:attachment:jira",)),
+    _j(
+        "GET",
+        "/rest/api/3/attachment/{id}",
+        ("read:attachment:jira", "read:user:jira", "read:application-role:jira", "read:avatar:jira", "read:group:jira"),
+    ),
     _j("GET", "/rest/api/3/search", ISSUE_DETAILS),
 )
 

@@ -114,6 +114,8 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
             ("jira", f"/rest/api/3/issue/{issue}/changelog"),
             ("jira", f"/rest/api/3/issue/{issue}/worklog"),
             ("jira", f"/rest/api/3/attachment/content/{jira_attachment['id']}"),
+            ("jira", f"/rest/api/3/attachment/{jira_attachment['id']}"),
+            ("confluence", f"{v2}/attachments/{attachment['id']}"),
         ]
         posts = [
             ("/rest/api/3/search/jql", {"jql": "project = BORE", "fields": ["*all"], "maxResults": 2}),

@@ -228,3 +228,24 @@ async def test_owed_downloads_wait_for_a_run_that_wants_bytes_without_turning_it
         assert debts(tmp_path / "atlassian.db") == {("download", f"jira_attachments:{attachment}")}
         assert (await run_sync(sim, tmp_path)).exit_code == 0
         assert debts(tmp_path / "atlassian.db") == set()
+
+
+async def test_a_404_download_whose_attachment_is_still_listed_is_refused_not_deleted(tmp_path):
+    """The specs give 404 also for "attachments are disabled" (Jira) and "no permission" (Confluence v1)."""
+    async with Simulator(SimConfig(scale="tiny", seed=10)) as sim:
+        issue = next(i for i in sim.jira.all_issue_ids() if sim.jira.children("attachment", i))
+        hidden = sim.jira.children("attachment", issue)[0]["id"]
+        sim.troubles.hidden_attachments.add(hidden)
+        result = await run_sync(sim, tmp_path)
+        assert result.exit_code == 0, result.errors
+        db = tmp_path / "atlassian.db"
+        deleted, sha, reason = one(
+            db, "SELECT deleted_at, sha256, download_refused FROM jira_attachments WHERE id = ?", hidden
+        )
+        assert deleted is None and sha is None and "404" in reason
+        sim.troubles.clear()
+        await run_sync(sim, tmp_path, full=True)  # --full asks again
+        assert one(db, "SELECT sha256 IS NOT NULL, download_refused FROM jira_attachments WHERE id = ?", hidden) == (
+            1,
+            None,
+        )

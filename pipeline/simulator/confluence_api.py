@@ -266,6 +266,12 @@ class ConfluenceApi:
         load = lambda r: self.content.attachment(r["id"])  # noqa: E731 - the site-wide index holds light entries
         return self._attachment_filter(request, self.content.all_attachments(), load)
 
+    async def attachment(self, request: web.Request) -> web.Response:
+        record = self.content.attachment(request.match_info["id"])
+        if record is None or record["status"] not in ("current", "archived"):
+            return confluence_error(404, "Not Found", "No attachment found")
+        return json_response(self.shape_attachment(record))
+
     async def container_attachments(self, request: web.Request) -> web.Response:
         kind = "page" if "/pages/" in request.path else "blogpost"
         record = self._container(request, kind)
@@ -346,6 +352,7 @@ class ConfluenceApi:
             ("/labels/{id}/pages", self.label_contents),
             ("/labels/{id}/blogposts", self.label_contents),
             ("/attachments", self.attachments),
+            ("/attachments/{id}", self.attachment),
             ("/pages/{id}/attachments", self.container_attachments),
             ("/blogposts/{id}/attachments", self.container_attachments),
             ("/footer-comments", self.all_comments),

@@ -423,6 +423,12 @@ class JiraApi:
             body["nextPageToken"] = encode_token(start + limit)
         return json_response(body)
 
+    async def attachment_metadata(self, request: web.Request) -> web.Response:
+        record = self.content.child("attachment", request.match_info["id"])
+        if record is None:
+            return jira_error(404, "The attachment does not exist.")
+        return json_response({**self.attachment_shape(record), "id": int(record["id"])})  # int64 here, per the spec
+
     async def attachment_content(self, request: web.Request) -> web.StreamResponse:
         record = self.content.child("attachment", request.match_info["id"])
         if record is None:
@@ -449,6 +455,7 @@ class JiraApi:
             ("POST", f"{api}/changelog/bulkfetch", self.changelog_bulkfetch),
             ("GET", f"{api}/issue/{{issueIdOrKey}}/worklog", self.worklogs),
             ("GET", f"{api}/attachment/content/{{id}}", self.attachment_content),
+            ("GET", f"{api}/attachment/{{id}}", self.attachment_metadata),
             ("GET", f"{api}/search", self.removed_search),
             ("POST", f"{api}/search", self.removed_search),
         ]

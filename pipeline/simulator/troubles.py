@@ -4,8 +4,9 @@ and go: what a real site does to a nightly backup for days on end.
 - a listing that fails (HTTP 500) on every request, whatever the retry budget (`failing_paths`);
 - issues `issue/bulkfetch` cannot return (`issueErrors`, which the spec calls retriable), always for
   chosen ids, or for a seeded share of ids in every answer;
-- attachments whose download answers 403 (the account may not read them) or 404 (deleted between the
-  listing and the download).
+- attachments whose download answers 403 (the account may not read them) or 404, either deleted between
+  the listing and the download (their metadata answers 404 too) or hidden (attachments disabled, or
+  restricted: the metadata still answers).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ DOWNLOADS = (
     re.compile(r"/child/attachment/(?P<id>[^/]+)/download$"),
     re.compile(r"/rest/api/3/attachment/content/(?P<id>[^/]+)$"),
 )
+METADATA = (re.compile(r"/wiki/api/v2/attachments/(?P<id>[^/]+)$"), re.compile(r"/rest/api/3/attachment/(?P<id>\d+)$"))
 
 
 @dataclass
@@ -30,7 +32,8 @@ class Troubles:
     issue_errors: set[str] = field(default_factory=set)  # issue ids bulkfetch lists in issueErrors
     issue_error_share: float = 0.0  # and this share of the others, drawn anew in every answer
     forbidden_attachments: set[str] = field(default_factory=set)  # downloads answered 403
-    gone_attachments: set[str] = field(default_factory=set)  # downloads answered 404
+    gone_attachments: set[str] = field(default_factory=set)  # downloads and metadata answered 404 (deleted)
+    hidden_attachments: set[str] = field(default_factory=set)  # downloads 404, metadata fine (disabled, restricted)
     seed: int = 1
     dealt: int = 0  # how many answers these troubles spoiled
 
@@ -47,8 +50,12 @@ class Troubles:
             if found and found["id"] in self.forbidden_attachments:
                 self.dealt += 1
                 return json_response({"errorMessages": ["You do not have permission to view this attachment."]}, 403)
-            if found and found["id"] in self.gone_attachments:
+            if found and found["id"] in self.gone_attachments | self.hidden_attachments:
                 self.dealt += 1
+                return json_response({"errorMessages": ["The attachment does not exist."]}, 404)
+        for pattern in METADATA:
+            found = pattern.search(path)
+            if found and found["id"] in self.gone_attachments:
                 return json_response({"errorMessages": ["The attachment does not exist."]}, 404)
         return None
 
@@ -64,3 +71,4 @@ class Troubles:
         self.issue_error_share = 0.0
         self.forbidden_attachments.clear()
         self.gone_attachments.clear()
+        self.hidden_attachments.clear()
