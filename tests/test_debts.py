@@ -249,3 +249,17 @@ async def test_a_404_download_whose_attachment_is_still_listed_is_refused_not_de
             1,
             None,
         )
+
+
+async def test_an_issue_deleted_between_its_bulkfetch_and_its_comment_listing_does_not_fail_the_batch(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=11)) as sim:
+        assert (await run_sync(sim, tmp_path)).exit_code == 0
+        chatty = next(i for i in sim.jira.all_issue_ids() if len(sim.jira.children("comment", i)) > 20)
+        sim.jira_changes.edit_issue(chatty)
+        sim.troubles.vanished_paths.add(f"/issue/{chatty}/comment")
+        result = await run_sync(sim, tmp_path)
+        assert result.exit_code == 0, result.errors
+        db = tmp_path / "atlassian.db"
+        kept = one(db, "SELECT COUNT(*) FROM jira_comments WHERE issue_id = ? AND deleted_at IS NULL", chatty)[0]
+        assert kept == len(sim.jira.children("comment", chatty)), "its stored comments are left for the sweep"
+        assert debts(db) == set()

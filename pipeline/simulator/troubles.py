@@ -29,6 +29,7 @@ METADATA = (re.compile(r"/wiki/api/v2/attachments/(?P<id>[^/]+)$"), re.compile(r
 @dataclass
 class Troubles:
     failing_paths: set[str] = field(default_factory=set)  # path substrings answered 500, every time
+    vanished_paths: set[str] = field(default_factory=set)  # path substrings answered 404 (deleted meanwhile)
     issue_errors: set[str] = field(default_factory=set)  # issue ids bulkfetch lists in issueErrors
     issue_error_share: float = 0.0  # and this share of the others, drawn anew in every answer
     forbidden_attachments: set[str] = field(default_factory=set)  # downloads answered 403
@@ -45,6 +46,9 @@ class Troubles:
         if any(part in path for part in self.failing_paths):
             self.dealt += 1
             return json_response({"errorMessages": ["Internal server error"], "errors": {}}, 500)
+        if any(part in path for part in self.vanished_paths):
+            self.dealt += 1
+            return json_response({"errorMessages": ["Issue does not exist or you do not have permission."]}, 404)
         for pattern in DOWNLOADS:
             found = pattern.search(path)
             if found and found["id"] in self.forbidden_attachments:
@@ -67,6 +71,7 @@ class Troubles:
 
     def clear(self) -> None:
         self.failing_paths.clear()
+        self.vanished_paths.clear()
         self.issue_errors.clear()
         self.issue_error_share = 0.0
         self.forbidden_attachments.clear()

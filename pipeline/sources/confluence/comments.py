@@ -7,6 +7,7 @@ from datetime import timedelta
 import anyio
 
 from ...context import Chain, SyncContext
+from ...errors import NotFound
 from ...paginate import cursor_pages
 from ...store import Batch, Sweep, dumps
 from ...times import parse, stamp, utc
@@ -75,7 +76,11 @@ async def touch_or_fetch_comments(
     fetched: list[Row] = []
 
     async def fetch(comment_id: str) -> None:
-        response = await ctx.client.get("confluence", f"{V2}/{kind}-comments/{comment_id}", {"body-format": "storage"})
+        try:
+            path = f"{V2}/{kind}-comments/{comment_id}"
+            response = await ctx.client.get("confluence", path, {"body-format": "storage"})
+        except NotFound:  # deleted since it was listed: unseen, so this listing's sweep marks it
+            return
         fetched.append({**comment_row(response.data, kind), "seen_sweep": chain.sweep})
 
     async with anyio.create_task_group() as group:  # at most a page's worth, limited by the client per family

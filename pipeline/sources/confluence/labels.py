@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...context import SyncContext
+from ...errors import NotFound
 from ...paginate import cursor_pages
 from ...store import Batch
 from .rows import LIMIT, TABLES, V2, Row, label_row
@@ -67,17 +68,21 @@ async def labels_per_container(ctx: SyncContext, stale: dict[str, list[tuple]]) 
     for kind, rows in stale.items():
         for start in range(0, len(rows), 100):
             chunk = rows[start : start + 100]
-            pairs = []
-            for content_id, _ in chunk:
-                async for page in cursor_pages(
-                    ctx.client, "confluence", f"{V2}/{kind}s/{content_id}/labels", {"limit": LIMIT}
-                ):
-                    await ctx.emit(Batch("confluence_labels", [label_row(lab) for lab in page.items]))
-                    pairs += [
-                        {"content_id": content_id, "label_id": str(lab["id"]), "content_type": kind}
-                        for lab in page.items
-                    ]
-            await replace_labels(ctx, {kind: chunk}, pairs)
+            pairs, asked = [], []
+            for content_id, version in chunk:
+                try:
+                    async for page in cursor_pages(
+                        ctx.client, "confluence", f"{V2}/{kind}s/{content_id}/labels", {"limit": LIMIT}
+                    ):
+                        await ctx.emit(Batch("confluence_labels", [label_row(lab) for lab in page.items]))
+                        pairs += [
+                            {"content_id": content_id, "label_id": str(lab["id"]), "content_type": kind}
+                            for lab in page.items
+                        ]
+                except NotFound:  # deleted since it was listed: the next sweep marks it
+                    continue
+                asked.append((content_id, version))
+            await replace_labels(ctx, {kind: asked}, pairs)
 
 
 async def replace_labels(ctx: SyncContext, stale: dict[str, list[tuple]], pairs: list[Row]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...context import SyncContext
+from ...errors import NotFound
 from ...paginate import offset_all
 from ...store import Batch, Sweep
 from .attachments import queue_downloads
@@ -20,19 +21,23 @@ class IssueChildren:
         self.issue_ids: list[str] = []
 
     async def collect(self, ctx: SyncContext, issue: Row) -> None:
+        """One issue's children. An issue deleted between the bulkfetch and its comment listing (404) is left
+        out, its stored children untouched: the next listing's sweep marks it and them deleted."""
         issue_id = str(issue["id"])
-        self.issue_ids.append(issue_id)
         fields = issue.get("fields") or {}
-        comments = complete(fields.get("comment"), "comments")
-        if comments is None:  # more than the inline 20: fetch them all
-            comments = await fetch_all(ctx, f"{API}/issue/{issue_id}/comment", "comments")
-        self.rows["jira_comments"] += [comment_row(c, issue_id) for c in comments]
-        self.rows["jira_attachments"] += [attachment_row(a, issue_id) for a in fields.get("attachment") or []]
-        if self.worklogs:
-            worklogs = complete(fields.get("worklog"), "worklogs")
+        try:
+            comments = complete(fields.get("comment"), "comments")
+            if comments is None:  # more than the inline 20: fetch them all
+                comments = await fetch_all(ctx, f"{API}/issue/{issue_id}/comment", "comments")
+            worklogs = complete(fields.get("worklog"), "worklogs") if self.worklogs else []
             if worklogs is None:
                 worklogs = await fetch_all(ctx, f"{API}/issue/{issue_id}/worklog", "worklogs")
-            self.rows["jira_worklogs"] += [worklog_row(w, issue_id) for w in worklogs]
+        except NotFound:
+            return
+        self.issue_ids.append(issue_id)
+        self.rows["jira_comments"] += [comment_row(c, issue_id) for c in comments]
+        self.rows["jira_attachments"] += [attachment_row(a, issue_id) for a in fields.get("attachment") or []]
+        self.rows["jira_worklogs"] += [worklog_row(w, issue_id) for w in worklogs]
 
     async def emit(self, ctx: SyncContext) -> None:
         if not self.issue_ids:
