@@ -105,8 +105,9 @@ def install(conn: sqlite3.Connection) -> None:
         if f"{TRIGGER_PREFIX}{table}_insert" not in have:
             # rows stored before history was kept: their current span starts "since before history"
             conn.execute(
-                f"INSERT OR IGNORE INTO history(table_name, id, valid_from) SELECT ?, [{key}], '' FROM [{table}]",
-                (table,),
+                f"INSERT OR IGNORE INTO history(table_name, id, valid_from) SELECT ?, [{key}], '' FROM [{table}] "
+                f"WHERE [{key}] NOT IN (SELECT id FROM history WHERE table_name = ? AND valid_to IS NULL)",
+                (table, table),
             )
     want = wanted(conn)
     for name, sql in have.items():

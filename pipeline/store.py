@@ -291,6 +291,40 @@ def _v6_history(conn: sqlite3.Connection) -> None:
     run_script(conn, HISTORY_SCHEMA)
 
 
+TIMED_BEFORE_V7 = {  # the time columns of the tables as they were before one format was kept everywhere
+    "confluence_spaces": ("created_at",),
+    "confluence_pages": ("created_at", "updated_at"),
+    "confluence_blogposts": ("created_at", "updated_at"),
+    "confluence_comments": ("updated_at",),
+    "confluence_attachments": ("created_at",),
+    "jira_issues": ("created", "updated"),
+    "jira_comments": ("created", "updated"),
+    "jira_attachments": ("created",),
+    "jira_worklogs": ("started", "updated"),
+    "jira_changelogs": ("created",),
+}
+
+
+def _v7_one_time_format(conn: sqlite3.Connection) -> None:
+    """Times stored by older versions as received (Confluence's `...:12Z` without milliseconds, an unreadable
+    Jira time kept as text) in the one format `pipeline.times` writes, so that they sort and compare as text;
+    what cannot be read becomes NULL (the row's raw JSON keeps it). Unchanged rows are never rewritten by a
+    sync, so only this step mends them. A restamp is no change of content: history's triggers are dropped
+    for it (the store makes them again on open)."""
+    from .times import utc
+
+    conn.create_function("one_time_format", 1, utc, deterministic=True)
+    triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'history%'")
+    for (name,) in triggers.fetchall():
+        conn.execute(f"DROP TRIGGER [{name}]")
+    for table, columns in TIMED_BEFORE_V7.items():
+        for column in columns:
+            conn.execute(
+                f"UPDATE {table} SET {column} = one_time_format({column}) "
+                f"WHERE {column} IS NOT NULL AND {column} IS NOT one_time_format({column})"
+            )
+
+
 # The schema's history, oldest first; a database's user_version counts the steps it has run.
 # Append new steps at the end (see the module docstring); never edit or reorder shipped ones.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -300,6 +334,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v4_full_text_search,
     _v5_debts,
     _v6_history,
+    _v7_one_time_format,
 ]
 
 

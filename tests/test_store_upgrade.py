@@ -255,3 +255,30 @@ def test_a_row_with_a_column_the_table_lacks_is_a_programming_error(tmp_path):
     assert store.conn.execute("SELECT COUNT(*) FROM confluence_pages").fetchone() == (0,)
     assert store.state("k") is None
     store.close()
+
+
+def test_times_stored_by_older_versions_are_restamped_in_the_one_format_without_history(tmp_path):
+    db = tmp_path / "old-times.db"
+    Store(db).open().close()
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO confluence_pages (id, title, created_at, updated_at) VALUES "
+        "('1', 'p', '2026-05-27T07:09:12Z', 'not a time')"
+    )
+    conn.execute("INSERT INTO jira_issues (id, key, created) VALUES ('2', 'A-1', '2024-05-01T03:00:00.000-0700')")
+    conn.execute("PRAGMA user_version = 6")  # as a version before one format was kept everywhere left it
+    conn.commit()
+    spans = conn.execute("SELECT COUNT(*) FROM history").fetchone()
+    conn.close()
+    Store(db).open().close()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT created_at, updated_at FROM confluence_pages").fetchone() == (
+            "2026-05-27T07:09:12.000Z",
+            None,
+        )
+        assert conn.execute("SELECT created FROM jira_issues").fetchone() == ("2024-05-01T10:00:00.000Z",)
+        assert conn.execute("SELECT COUNT(*) FROM history").fetchone() == spans, "a restamp is no past state"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 7
+    finally:
+        conn.close()
