@@ -46,6 +46,7 @@ def _j(method: str, path: str, granular: tuple[str, ...], classic: tuple[str, ..
 V2 = "/wiki/api/v2"
 PAGE, SPACE, ATTACH, COMMENT = (f"read:{k}:confluence" for k in ("page", "space", "attachment", "comment"))
 LABEL = "read:label:confluence"
+HIERARCHY = "read:hierarchical-content:confluence"
 ISSUE_DETAILS = (
     "read:issue-details:jira",
     "read:audit-log:jira",
@@ -89,6 +90,14 @@ OPERATIONS: tuple[Operation, ...] = (
     _c(f"{V2}/inline-comments/{{comment-id}}", COMMENT),
     _c(f"{V2}/footer-comments/{{id}}/children", COMMENT),
     _c(f"{V2}/inline-comments/{{id}}/children", COMMENT),
+    *(_c(f"{V2}/{kind}s/{{id}}", f"read:{kind}:confluence") for kind in ("folder", "whiteboard", "database", "embed")),
+    *(
+        _c(f"{V2}/{kind}s/{{id}}/direct-children", HIERARCHY)
+        for kind in ("page", "folder", "whiteboard", "database", "embed")
+    ),
+    Operation(
+        "confluence", "GET", "/wiki/rest/api/search", (("search:confluence",), ("read:content-details:confluence",))
+    ),
     Operation(
         "confluence",
         "GET",

@@ -72,6 +72,10 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
         attachment = c.all_attachments()[0]
         label = c.labels_of(page["id"])[0]["id"] if c.labels_of(page["id"]) else c.all_labels()[0]["id"]
         space = c.space_ids()[0]
+        nodes = {}
+        for node in sorted(c.tree.nodes(), key=lambda n: -len(c.tree.children(n["id"]))):
+            nodes.setdefault(node["type"], node["id"])  # of each kind, the one with most children
+        parent_page = next(p["id"] for p in c.contents("page") if c.tree.children(p["id"]))
         issue = next(i for i in j.all_issue_ids() if j.children("attachment", i))
         jira_attachment = j.children("attachment", issue)[0]
         v2 = "/wiki/api/v2"
@@ -106,6 +110,10 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
                 "confluence",
                 f"/wiki/rest/api/content/{attachment['_container']}/child/attachment/{attachment['id']}/download",
             ),
+            *(("confluence", f"{v2}/{kind}s/{node_id}") for kind, node_id in nodes.items()),
+            *(("confluence", f"{v2}/{kind}s/{node_id}/direct-children") for kind, node_id in nodes.items()),
+            ("confluence", f"{v2}/pages/{parent_page}/direct-children"),
+            ("confluence", "/wiki/rest/api/search?cql=type%20in%20(folder,whiteboard,database,embed)&limit=3"),
             ("jira", "/rest/api/3/project/search"),
             ("jira", "/rest/api/3/field"),
             ("jira", "/rest/api/3/myself"),

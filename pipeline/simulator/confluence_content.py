@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from .confluence_tree import TreeContent
 from .dataset import (
     BLOG_BASE,
     CHILD_STRIDE,
@@ -35,7 +36,7 @@ from .overlay import Overlay, RevisionCache
 
 COMMENT_BASE = 100_000_000_000
 Record = dict[str, Any]
-LISTED_BY_DEFAULT = ("current", "archived", "draft")
+LISTED_BY_DEFAULT = ("current", "archived")  # v2 listings without `status`, per the spec
 SPACE_TYPES = ("global", "knowledge_base", "onboarding", "global", "collaboration")  # all seen on real sites
 
 
@@ -43,6 +44,7 @@ class ConfluenceContent:
     def __init__(self, seed: int, scale: Scale, overlay: Overlay) -> None:
         self.seed, self.scale, self.overlay = seed, scale, overlay
         self.cache = RevisionCache(overlay)
+        self.tree = TreeContent(self)
 
     # -- spaces ---------------------------------------------------------------------------------
     def space_ids(self) -> list[str]:
@@ -129,9 +131,15 @@ class ConfluenceContent:
                 parent = str(base + j - 1)  # long chains make deep trees
             else:
                 parent = str(base + rng.randrange(j))
+            if parent and self._generated_status(parent, int(parent) - base) == "draft":
+                parent = None  # an unpublished draft has no published children
+            parent_type = "page" if parent else None
+            under_node = self.tree.page_parent(content_id, j)
+            if under_node:
+                parent, parent_type = under_node
             record.update(
                 parentId=parent,
-                parentType="page" if parent else None,
+                parentType=parent_type,
                 position=j,
                 ownerId=record["authorId"],
                 lastOwnerId=None,
@@ -169,6 +177,9 @@ class ConfluenceContent:
 
     def visible_content_ids(self, kind: str) -> Iterator[str]:
         return (i for i in self.all_content_ids(kind) if self.status(i) in LISTED_BY_DEFAULT)
+
+    def page_base(self, space_id: str) -> int:
+        return PAGE_BASE + (int(space_id) - SPACE_BASE) * CONTAINER_STRIDE
 
     def space_of(self, content_id: str) -> str:
         base = PAGE_BASE if self.kind_of(content_id) == "page" else BLOG_BASE

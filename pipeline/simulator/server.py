@@ -21,6 +21,8 @@ from aiohttp import web
 from ..scopes import BY_NAME
 from .confluence_api import ConfluenceApi
 from .confluence_content import ConfluenceContent, ConfluenceMutations
+from .confluence_tree import TreeMutations
+from .confluence_tree_api import TreeApi
 from .dataset import SCALES
 from .gatekeeper import Limits, LoggedRequest, RequestLog, SimConfig, TokenBook, rate_limit_headers
 from .jira_api import JiraApi
@@ -55,6 +57,7 @@ class Simulator:
         self.confluence = ConfluenceContent(self.config.seed, scale, self.overlay)
         self.jira = JiraContent(self.config.seed, scale, self.overlay, self.config.search_lag_s)
         self.confluence_changes = ConfluenceMutations(self.confluence)
+        self.tree_changes = TreeMutations(self.confluence.tree)
         self.jira_changes = JiraMutations(self.jira)
         self.tokens = TokenBook(self.config)
         self.token = self.tokens.add_token(token)
@@ -140,7 +143,8 @@ class Simulator:
             self.config.real_quirks,
         )
         jira.troubles = self.troubles
-        for product, api in (("confluence", confluence), ("jira", jira)):
+        tree = TreeApi(self.confluence.tree, self.site_url, self.overlay.now, lambda: self.config.search_lag_s)
+        for product, api in (("confluence", confluence), ("confluence", tree), ("jira", jira)):
             for method, path, handler in api.routes():
                 routable = re.sub(r"\{([^}]+)\}", lambda m: "{" + m.group(1).replace("-", "_") + "}", path)
                 route = app.router.add_route(method, f"/ex/{product}/{{cloud_id}}{routable}", handler)
