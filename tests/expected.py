@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from pipeline.simulator.confluence_content import LISTED_BY_DEFAULT
+from pipeline.simulator.confluence_tree import NODE_TYPES
 from pipeline.simulator.dataset import blob_bytes
 from pipeline.simulator.server import Simulator
 
@@ -49,6 +50,7 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
                     record["id"],
                     record["spaceId"],
                     record.get("parentId") if kind == "page" else None,
+                    record.get("parentType") if kind == "page" else None,
                     record["title"],
                     record["status"],
                     record["version"]["number"],
@@ -57,6 +59,12 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
                 )
             )
         out[table] = rows
+    for kind in NODE_TYPES:
+        out[f"confluence_{kind}s"] = {
+            (n["id"], n["spaceId"], n["parentId"], n["parentType"], n["title"], n["status"])
+            for n in reachable_nodes(sim)
+            if n["type"] == kind
+        }
     out["confluence_comments"] = {
         (r["id"], r["_container"], r["parentCommentId"], r["_kind"], r["version"]["number"], r["_body"])
         for kind in ("footer", "inline")
@@ -114,6 +122,22 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
     return out
 
 
+def reachable_nodes(sim: Simulator, lag_s: float = 0.0) -> list[dict]:
+    """The nodes a sync can find: current ones (CQL lists them once the index has caught up), and archived
+    or not-yet-indexed ones that are the ancestor of a listed page or a found node."""
+    c = sim.confluence
+    horizon = utc_ms(sim.overlay.now() - lag_s)
+    found = {n["id"]: n for n in c.tree.nodes() if n["status"] == "current" and n["createdAt"] <= horizon}
+    children = [p for p in c.contents("page") if p["status"] in LISTED_BY_DEFAULT] + list(found.values())
+    while children:
+        child = children.pop()
+        parent = c.tree.node(child["parentId"]) if child.get("parentType") in NODE_TYPES else None
+        if parent is not None and parent["status"] in LISTED_BY_DEFAULT and parent["id"] not in found:
+            found[parent["id"]] = parent
+            children.append(parent)
+    return list(found.values())
+
+
 def stored(db: Path) -> dict[str, set[tuple]]:
     conn = sqlite3.connect(db)
     try:
@@ -122,13 +146,19 @@ def stored(db: Path) -> dict[str, set[tuple]]:
         out = {
             "confluence_spaces": q(f"SELECT id, key, name, status FROM confluence_spaces {live}"),
             "confluence_pages": q(
-                f"SELECT id, space_id, parent_id, title, status, version, updated_at, body_storage "
+                f"SELECT id, space_id, parent_id, parent_type, title, status, version, updated_at, body_storage "
                 f"FROM confluence_pages {live}"
             ),
             "confluence_blogposts": q(
-                f"SELECT id, space_id, NULL, title, status, version, updated_at, body_storage "
+                f"SELECT id, space_id, NULL, NULL, title, status, version, updated_at, body_storage "
                 f"FROM confluence_blogposts {live}"
             ),
+            **{
+                f"confluence_{kind}s": q(
+                    f"SELECT id, space_id, parent_id, parent_type, title, status FROM confluence_{kind}s {live}"
+                )
+                for kind in NODE_TYPES
+            },
             "confluence_comments": q(
                 f"SELECT id, container_id, parent_comment_id, kind, version, body_storage "
                 f"FROM confluence_comments {live}"

@@ -47,7 +47,7 @@ class SimConfig:
     media_url_ttl_s: float = 300.0
     slow_download_bytes_per_s: float = 0.0  # 0: as fast as the loopback goes
     time_zone: str = "America/Los_Angeles"  # the account's zone: JQL date literals are read in it
-    search_lag_s: float = 0.0  # how long a Jira change takes to show in search (search is eventually consistent)
+    search_lag_s: float = 0.0  # how long new content takes to show in JQL and CQL search (eventually consistent)
     account_email: str = "sync-bot@serviceaccount.atlassian.com"
     unlicensed: tuple[str, ...] = ()  # products the account has no licence for: the gateway answers 403
     # what real sites send beyond the spec's schemas (API_NOTES §7): changelog/bulkfetch `created` as epoch

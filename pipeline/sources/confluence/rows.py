@@ -12,6 +12,9 @@ V2 = "/wiki/api/v2"
 LIMIT = 250
 BY_ID = 100  # ids per GET /pages?id=... (keeps URLs short)
 TABLES = {"page": "confluence_pages", "blogpost": "confluence_blogposts"}
+# asked for explicitly, though it is the spec's default: archived content is content; drafts are not
+# listable (v2 answers 400) and trashed content is a deletion, noticed by the sweep
+STATUSES = ["current", "archived"]
 Row = dict[str, Any]
 
 
@@ -57,6 +60,7 @@ def content_row(item: Row, kind: str) -> Row:
     }
     if kind == "page":
         row["parent_id"] = item.get("parentId")
+        row["parent_type"] = item.get("parentType") or ("page" if item.get("parentId") else None)
     return row
 
 

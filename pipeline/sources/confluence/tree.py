@@ -1,0 +1,247 @@
+"""The page tree beyond pages: folders, whiteboards, databases and embeds ("nodes"), in their own tables.
+
+There is no v2 listing of nodes, and v1's `content?type=folder` answers 501: the CQL search is their only
+index, and the only way to find an empty folder or whiteboard at a space's root. Every run:
+
+1. one CQL listing of all four types, `ceil(nodes / 100)` requests. Its traps (API_NOTES §7): `start` is
+   ignored, so only the cursor is followed; a short page is not the end, only a missing `next` is; the
+   next link is relative to /wiki; `totalSize` is an estimate and is not used;
+2. `GET /{type}s/{id}` for each node that is new, or whose title or lastModified differs from the last
+   listing (a rename or a move), and for each stored node the listing no longer shows: a 404 (or a
+   trashed node) is a deletion; anything else is kept (archived content is invisible to CQL, and a node
+   the lagging index dropped for a moment is still there);
+3. `GET` for every parent a stored page or node points to that is not stored (an archived folder, a node
+   newer than the index), upwards until the tree is whole.
+
+So a quiet night costs the listing alone; each changed node one request more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import anyio
+
+from ...context import SyncContext
+from ...errors import ApiError, DiskFull, MissingScope, UnexpectedResponse
+from ...paginate import items_of, next_link
+from ...store import Batch, Sweep, dumps
+from .rows import V2, Row, version_of
+from .scope import selected_spaces
+
+NODE_TYPES = ("folder", "whiteboard", "database", "embed")
+SEARCH = "/wiki/rest/api/search"
+SEARCH_LIMIT = 100
+BY_ID_AT_ONCE = 100  # node GETs in flight per written batch
+GONE_STATUSES = ("trashed", "deleted", "purged")
+
+
+def node_table(kind: str) -> str:
+    return f"confluence_{kind}s"
+
+
+def utc_ms(value: str | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and Z (`2026-05-27T07:09:12Z` gains `.000`); swap for pipeline.times."""
+    if not value:
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def node_row(item: Row, listed_modified: str | None) -> Row:
+    version = version_of(item)
+    return {
+        "id": str(item["id"]),
+        "space_id": item.get("spaceId"),
+        "parent_id": item.get("parentId"),
+        "parent_type": item.get("parentType"),
+        "title": item.get("title"),
+        "status": item.get("status"),
+        "position": item.get("position"),
+        "version": version.get("number"),
+        "created_at": utc_ms(item.get("createdAt")),
+        "updated_at": utc_ms(version.get("createdAt")),
+        "author_id": item.get("authorId"),
+        "owner_id": item.get("ownerId"),
+        "raw": dumps(item),
+        "listed_modified": listed_modified,
+    }
+
+
+def cql_quote(value: str) -> str:
+    """A CQL string literal: an unescaped quote would rewrite the query (escape `\\` first, then `"`)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class Listed:
+    kind: str
+    title: str | None
+    modified: str | None
+
+
+@dataclass
+class TreeRun:
+    ctx: SyncContext
+    refused: set[str] = field(default_factory=set)  # node types this token may not read
+
+    async def run(self) -> None:
+        listed: dict[str, Listed] | None = None
+
+        async def search() -> None:
+            nonlocal listed
+            listed = await self.listing()
+
+        await self.ctx.guarded("confluence tree (CQL search)", search)
+        if listed is not None:  # without a listing, deletions cannot be told from silence
+            for kind in NODE_TYPES:
+                await self.guarded(kind, self.refresh_listed, kind, listed)
+        await self.ctx.guarded("confluence tree parents", self.resolve_parents)
+
+    async def guarded(self, kind: str, work, *args) -> None:
+        if kind in self.refused:
+            return
+        try:
+            await work(*args)
+        except DiskFull:
+            raise
+        except Exception as error:
+            self.refused.add(kind)
+            self.ctx.fail(f"confluence {kind}s", error)
+
+    # -- 1. the CQL listing ---------------------------------------------------------------------
+    async def listing(self) -> dict[str, Listed]:
+        found: dict[str, Listed] = {}
+        async for results in self.search_pages(self.cql()):
+            for result in results:
+                content = result.get("content") or {}
+                if content.get("type") in NODE_TYPES and content.get("id"):
+                    title = content.get("title") or result.get("title")
+                    found[str(content["id"])] = Listed(content["type"], title, result.get("lastModified"))
+        return found
+
+    def cql(self) -> str:
+        cql = f"type in ({', '.join(NODE_TYPES)})"
+        if self.ctx.settings.spaces:
+            cql += f" and space in ({', '.join(cql_quote(k) for k in self.ctx.settings.spaces)})"
+        return cql
+
+    async def search_pages(self, cql: str) -> AsyncIterator[list[Row]]:
+        link: str | None = SEARCH
+        params: Row | None = {"cql": cql, "limit": SEARCH_LIMIT}
+        while link:
+            response = await self.ctx.client.get("confluence", link, params)
+            params = None  # the next link carries the query and the cursor
+            yield items_of(response, "results")
+            following = next_link(response)
+            if following and following.startswith("/rest/"):
+                following = "/wiki" + following  # CQL's next link is relative to /wiki
+            if following is not None and following == link:
+                raise UnexpectedResponse("the CQL search returned the same next link twice; stopping")
+            link = following
+
+    # -- 2. what the listing says changed ---------------------------------------------------------
+    async def refresh_listed(self, kind: str, listed: dict[str, Listed]) -> None:
+        table = node_table(kind)
+        spaces = selected_spaces(self.ctx)
+        scope, params = (
+            ("1 = 1", ())
+            if not self.ctx.settings.spaces
+            else (
+                f"space_id IN ({', '.join('?' * len(spaces)) or 'NULL'})",
+                tuple(spaces),
+            )
+        )
+        stored = {
+            r[0]: (r[1], r[2])
+            for r in self.ctx.db.execute(
+                f"SELECT id, title, listed_modified FROM {table} WHERE deleted_at IS NULL AND {scope}", params
+            )
+        }
+        mine = {i: entry for i, entry in listed.items() if entry.kind == kind}
+        changed = [i for i, entry in mine.items() if stored.get(i) != (entry.title, entry.modified)]
+        vanished = [i for i in stored if i not in mine]
+        await self.fetch(kind, changed + vanished, {i: e.modified for i, e in mine.items()})
+
+    # -- 3. parents nobody listed -----------------------------------------------------------------
+    async def resolve_parents(self) -> None:
+        tried: set[str] = set()
+        while True:
+            await self.ctx.flush()
+            missing: dict[str, list[str]] = {}
+            for parent_id, parent_type in self.ctx.db.execute(MISSING_PARENTS):
+                if parent_id not in tried and parent_type not in self.refused:
+                    missing.setdefault(parent_type, []).append(parent_id)
+            if not missing:
+                return
+            for kind, ids in missing.items():
+                tried.update(ids)
+                await self.guarded(kind, self.fetch, kind, ids, {})
+
+    # -- fetching nodes by id ---------------------------------------------------------------------
+    async def fetch(self, kind: str, ids: list[str], modified: dict[str, str | None]) -> None:
+        """GET each node (many at once), store what came back, mark what is gone as deleted."""
+        table = node_table(kind)
+        for start in range(0, len(ids), BY_ID_AT_ONCE):
+            found, gone = await self.get_many(kind, ids[start : start + BY_ID_AT_ONCE])
+            rows = [node_row(item, modified.get(str(item["id"]))) for item in found]
+            gone += [r["id"] for r in rows if r["status"] in GONE_STATUSES]
+            close = Sweep(table, -1, f"id IN ({', '.join('?' * len(gone))})", tuple(gone)) if gone else None
+            await self.ctx.emit(Batch(table, rows, close=close))
+
+    async def get_many(self, kind: str, ids: list[str]) -> tuple[list[Row], list[str]]:
+        found: list[Row] = []
+        gone: list[str] = []
+        failures: list[BaseException] = []
+        limiter = anyio.CapacityLimiter(max(1, self.ctx.settings.concurrency))
+
+        async def one(node_id: str) -> None:
+            async with limiter:
+                if failures:
+                    return
+                try:
+                    response = await self.ctx.client.get("confluence", f"{V2}/{kind}s/{node_id}")
+                except MissingScope as error:
+                    failures.append(error)
+                    return
+                except ApiError as error:
+                    if error.status == 404:
+                        gone.append(node_id)
+                    elif error.status != 403:  # a restricted node stays as last stored
+                        failures.append(error)
+                    return
+                if isinstance(response.data, dict) and response.data.get("id"):
+                    found.append(response.data)
+
+        async with anyio.create_task_group() as group:
+            for node_id in ids:
+                group.start_soon(one, node_id)
+        if failures:
+            raise failures[0]  # the first failure as itself, not wrapped in a group
+        return found, gone
+
+
+_LIVE_NODES = " UNION ALL ".join(
+    f"SELECT id, parent_id, parent_type FROM {node_table(k)} WHERE deleted_at IS NULL" for k in NODE_TYPES
+)
+MISSING_PARENTS = f"""
+WITH child(parent_id, parent_type) AS (
+    SELECT parent_id, COALESCE(parent_type, json_extract(raw, '$.parentType')) FROM confluence_pages
+    WHERE deleted_at IS NULL AND parent_id IS NOT NULL
+    UNION ALL SELECT parent_id, parent_type FROM ({_LIVE_NODES}) WHERE parent_id IS NOT NULL)
+SELECT DISTINCT parent_id, parent_type FROM child
+WHERE parent_type IN ({", ".join(f"'{k}'" for k in NODE_TYPES)})
+AND parent_id NOT IN (SELECT id FROM ({_LIVE_NODES}))
+"""
+
+
+async def sync_tree(ctx: SyncContext) -> None:
+    """Folders, whiteboards, databases and embeds (after pages are committed: their parents are read)."""
+    await TreeRun(ctx).run()
