@@ -394,3 +394,22 @@ async def test_real_sites_quirks_are_on_unless_checking_the_schemas(http, quirks
     # valid in the spec either way: space types beyond global/personal, times on a whole second without `.mmm`
     assert {"global", "knowledge_base", "onboarding", "personal"} <= types
     assert any("." not in s for s in stamps) and any("." in s for s in stamps)
+
+
+# -- statuses --------------------------------------------------------------------------------------
+async def test_pages_list_current_and_archived_by_default_and_refuse_drafts(http):
+    """The v2 spec's default, which a live site follows: drafts and trashed content are not listed."""
+    async with Simulator(SimConfig(scale="small", seed=1)) as sim:
+        statuses = {p["status"] for p in sim.confluence.contents("page")}
+        assert {"current", "archived", "draft"} <= statuses, "the site has all three"
+        listed = set()
+        path = f"{V2}/pages?limit=250"
+        while path:
+            status, _, body = await get(http, sim, "confluence", path)
+            listed |= {p["status"] for p in body["results"]}
+            path = body["_links"].get("next")
+        assert listed == {"current", "archived"}
+        status, _, _ = await get(http, sim, "confluence", f"{V2}/pages?status=draft")
+        assert status == 400
+        _, _, body = await get(http, sim, "confluence", f"{V2}/pages?status=current&status=archived&limit=250")
+        assert {p["status"] for p in body["results"]} == {"current", "archived"}

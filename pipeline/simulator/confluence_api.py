@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .confluence_content import LISTED_BY_DEFAULT, ConfluenceContent
 from .media import MediaSigner
-from .responses import confluence_error, cursor_page, json_response, multi
+from .responses import confluence_error, cursor_page, invalid_parameter, json_response, multi
 
 Record = dict[str, Any]
 PAGE_SORTS = {"id", "created-date", "modified-date", "title"}
@@ -114,7 +114,7 @@ class ConfluenceApi:
         wanted = set(multi(request, "status"))
         unknown = wanted - LIST_STATUSES
         if unknown:
-            raise web.HTTPBadRequest(text=f"Invalid status {sorted(unknown)}")
+            raise invalid_parameter(f"Invalid status {sorted(unknown)}")  # `draft` among them, as on a real site
         return wanted or set(default)
 
     def _contents(self, request: web.Request, kind: str, space_id: str | None) -> web.Response:
