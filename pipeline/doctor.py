@@ -22,6 +22,7 @@ from .http import GatewayClient
 from .runner import resolve_cloud_id
 from .scopes import BY_NAME
 from .sources.confluence.rows import container_of, download_path
+from .sources.confluence.tree import NODE_TYPES
 from .sources.jira.attachments import content_path
 from .tenant import discover_cloud_id, is_atlassian_site, site_url
 
@@ -73,6 +74,26 @@ def confluence_probes() -> list[Probe]:
             client._judge("confluence", "GET", str(response.url), "probe", response, await response.read())
             return f"answered {response.status}"
 
+    async def search(client: GatewayClient, seen: dict[str, Any]) -> Any:
+        """One CQL search per node type: it is their only index, and it finds one of each to read."""
+        found = []
+        for kind in NODE_TYPES:
+            response = await client.get("confluence", "/wiki/rest/api/search", {"cql": f"type = {kind}", "limit": 1})
+            results = [r.get("content") or {} for r in response.data.get("results") or []]
+            if results and results[0].get("id"):
+                seen[kind] = results[0]["id"]
+                found.append(kind)
+        return f"found {', '.join(found) or 'no folder, whiteboard, database or embed'}"
+
+    def node(kind: str) -> Callable:
+        async def call(client: GatewayClient, seen: dict[str, Any]) -> Any:
+            if kind not in seen:
+                return None
+            await client.get("confluence", f"{V2}/{kind}s/{seen[kind]}")
+            return "readable"
+
+        return call
+
     return [
         Probe(f"GET {V2}/spaces", "confluence", listing(f"{V2}/spaces")),
         Probe(f"GET {V2}/pages", "confluence", listing(f"{V2}/pages")),
@@ -82,6 +103,8 @@ def confluence_probes() -> list[Probe]:
         Probe(f"GET {V2}/labels", "confluence", listing(f"{V2}/labels")),
         Probe(f"GET {V2}/attachments", "confluence", listing(f"{V2}/attachments", "attachment")),
         Probe("GET /wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download", "confluence", download),
+        Probe("GET /wiki/rest/api/search", "confluence", search),
+        *(Probe(f"GET {V2}/{kind}s/{{id}}", "confluence", node(kind)) for kind in NODE_TYPES),
     ]
 
 

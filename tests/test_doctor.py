@@ -37,6 +37,10 @@ async def test_everything_answers_for_a_token_with_every_read_scope(sim, tmp_pat
         "read:attachment:confluence",
         "read:comment:confluence",
         "read:label:confluence",
+        "read:folder:confluence",
+        "read:whiteboard:confluence",
+        "read:database:confluence",
+        "read:embed:confluence",
     ],
 )
 async def test_a_missing_confluence_scope_is_named(sim, tmp_path, scope):
@@ -44,6 +48,14 @@ async def test_a_missing_confluence_scope_is_named(sim, tmp_path, scope):
     findings = await diagnose(settings_for(sim, tmp_path, products=("confluence",)), {"ATLASSIAN_TOKEN": token})
     broken = failures(findings)
     assert broken and all(f"add {scope}" in detail for detail in broken.values()), broken
+
+
+async def test_a_token_that_cannot_search_is_told_both_scopes_that_would_do(sim, tmp_path):
+    token = sim.tokens.add_token(scopes=ALL_READ_SCOPES - {"search:confluence", "read:content-details:confluence"})
+    findings = await diagnose(settings_for(sim, tmp_path, products=("confluence",)), {"ATLASSIAN_TOKEN": token})
+    broken = failures(findings)
+    assert list(broken) == ["GET /wiki/rest/api/search"], broken
+    assert "add search:confluence or read:content-details:confluence" in broken["GET /wiki/rest/api/search"]
 
 
 async def test_a_missing_jira_scope_names_the_classic_and_granular_choices(sim, tmp_path):

@@ -164,3 +164,14 @@ def test_times_become_utc_with_milliseconds():
     assert utc_ms("2026-05-27T07:09:12Z") == "2026-05-27T07:09:12.000Z"
     assert utc_ms("2026-05-27T09:09:12.5+02:00") == "2026-05-27T07:09:12.500Z"
     assert utc_ms(None) is None
+
+
+async def test_without_search_the_run_says_so_and_still_stores_the_parents_pages_point_at(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=3)) as sim:
+        token = sim.tokens.add_token(scopes=ALL_READ_SCOPES - {"search:confluence", "read:content-details:confluence"})
+        result = await run_sync(sim, tmp_path, environ={"ATLASSIAN_TOKEN": token})
+        got = stored(tmp_path / "atlassian.db")
+    failed = {e.stream: e.message for e in result.errors}
+    assert list(failed) == ["confluence tree (CQL search)"] and "search:confluence" in failed[list(failed)[0]]
+    assert got["confluence_folders"], "the folders that hold pages came through the pages"
+    assert_whole(tree_rows(tmp_path / "atlassian.db"))
