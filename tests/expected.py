@@ -61,7 +61,7 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
         out[table] = rows
     for kind in NODE_TYPES:
         out[f"confluence_{kind}s"] = {
-            (n["id"], n["spaceId"], n["parentId"], n["parentType"], n["title"], n["status"])
+            (n["id"], n["spaceId"], n["parentId"], n["parentType"], n["title"], n["status"], n["createdAt"])
             for n in reachable_nodes(sim)
             if n["type"] == kind
         }
@@ -155,7 +155,8 @@ def stored(db: Path) -> dict[str, set[tuple]]:
             ),
             **{
                 f"confluence_{kind}s": q(
-                    f"SELECT id, space_id, parent_id, parent_type, title, status FROM confluence_{kind}s {live}"
+                    f"SELECT id, space_id, parent_id, parent_type, title, status, created_at "
+                    f"FROM confluence_{kind}s {live}"
                 )
                 for kind in NODE_TYPES
             },

@@ -164,6 +164,7 @@ def test_times_become_utc_with_milliseconds():
     assert utc_ms("2026-05-27T07:09:12Z") == "2026-05-27T07:09:12.000Z"
     assert utc_ms("2026-05-27T09:09:12.5+02:00") == "2026-05-27T07:09:12.500Z"
     assert utc_ms(None) is None
+    assert utc_ms(1790584137824) == "2026-09-28T08:28:57.824Z", "a folder's createdAt, in epoch milliseconds"
 
 
 async def test_without_search_the_run_says_so_and_still_stores_the_parents_pages_point_at(tmp_path):
@@ -172,6 +173,7 @@ async def test_without_search_the_run_says_so_and_still_stores_the_parents_pages
         result = await run_sync(sim, tmp_path, environ={"ATLASSIAN_TOKEN": token})
         got = stored(tmp_path / "atlassian.db")
     failed = {e.stream: e.message for e in result.errors}
-    assert list(failed) == ["confluence tree (CQL search)"] and "search:confluence" in failed[list(failed)[0]]
+    assert list(failed) == ["confluence tree (CQL search)"]
+    assert "search:confluence" in failed["confluence tree (CQL search)"]
     assert got["confluence_folders"], "the folders that hold pages came through the pages"
     assert_whole(tree_rows(tmp_path / "atlassian.db"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,10 @@ from .responses import confluence_error, cursor_page, decode_cursor, encode_curs
 Record = dict[str, Any]
 SEARCH_MAX = 100
 CLAUSE = re.compile(r'^\s*(type|space)\s*(=|in)\s*(\(([^)]*)\)|"?([^"\s()]+)"?)\s*$', re.IGNORECASE)
+
+
+def epoch_ms(stamp: str) -> int:
+    return round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def parse_cql(cql: str) -> dict[str, set[str]]:
@@ -47,6 +52,8 @@ class TreeApi:
     def shape(self, record: Record) -> Record:
         out = {k: v for k, v in record.items() if v is not None}
         out["position"] = record.get("position")
+        if record["type"] == "folder":  # a live site sends a folder's createdAt as epoch milliseconds (md2conf #290)
+            out["createdAt"] = epoch_ms(record["createdAt"])
         out["_links"] = {"webui": f"/spaces/{record['spaceId']}/{record['type']}/{record['id']}"}
         return out
 

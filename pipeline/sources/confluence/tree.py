@@ -42,10 +42,16 @@ def node_table(kind: str) -> str:
     return f"confluence_{kind}s"
 
 
-def utc_ms(value: str | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and Z (`2026-05-27T07:09:12Z` gains `.000`); swap for pipeline.times."""
-    if not value:
-        return value
+def utc_ms(value: str | int | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and Z (`2026-05-27T07:09:12Z` gains `.000`); swap for pipeline.times.
+
+    A folder's `createdAt` comes as epoch milliseconds (a number) from a live site, though the spec says
+    a date-time string like everywhere else."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(value / 1000, UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(value) % 1000:03d}Z"
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
