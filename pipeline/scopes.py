@@ -71,6 +71,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _c(f"{V2}/blogposts", PAGE),
     _c(f"{V2}/blogposts/{{id}}", PAGE),
     _c(f"{V2}/pages/{{id}}/versions", PAGE),
+    _c(f"{V2}/blogposts/{{id}}/versions", PAGE),
     _c(f"{V2}/pages/{{id}}/labels", PAGE),
     _c(f"{V2}/blogposts/{{id}}/labels", PAGE),
     _c(f"{V2}/labels", LABEL),

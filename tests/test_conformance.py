@@ -101,6 +101,8 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
             ("confluence", f"{v2}/blogposts?limit=3"),
             ("confluence", f"{v2}/blogposts/{blog['id']}?body-format=storage"),
             ("confluence", f"{v2}/pages/{page['id']}/versions"),
+            ("confluence", f"{v2}/blogposts/{blog['id']}/versions?sort=modified-date"),
+            ("confluence", f"{v2}/pages/{page['id']}?version=1&body-format=storage"),
             ("confluence", f"{v2}/pages/{page['id']}/labels"),
             ("confluence", f"{v2}/blogposts/{blog['id']}/labels"),
             ("confluence", f"{v2}/labels"),

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .confluence_content import LISTED_BY_DEFAULT, ConfluenceContent
 from .media import MediaSigner
-from .responses import confluence_error, cursor_page, invalid_parameter, json_response, multi
+from .responses import confluence_error, cursor_page, int_param, invalid_parameter, json_response, multi
 
 Record = dict[str, Any]
 PAGE_SORTS = {"id", "created-date", "modified-date", "title"}
@@ -207,16 +207,30 @@ class ConfluenceApi:
         allowed = set(multi(request, "status")) or {"current", "archived", "draft"}
         if record["status"] not in allowed:
             return confluence_error(404, "Not Found", "No content found with id")
+        if "version" in request.query:  # an earlier version: its own version object and body
+            number = int_param(request, "version", 0, low=1)
+            body = self.content.version_body(record, number)
+            if body is None:
+                return confluence_error(404, "Not Found", f"No version {number} of this content")
+            old = next(v for v in self.content.versions(record["id"]) if v["number"] == number)
+            record = {**record, "version": old, "_body": body}
+            if number != self.content.versions(record["id"])[-1]["number"]:
+                record["status"] = "historical"
         body = self.shape_content(request)(record)
         body["_links"]["base"] = f"{self.site_url}/wiki"
         return json_response(body)
 
     async def versions(self, request: web.Request) -> web.Response:
-        page = self._container(request, "page")
+        kind = "page" if "/pages/" in request.path else "blogpost"
+        page = self._container(request, kind)
         versions = self.content.versions(page["id"])  # oldest first
-        if request.query.get("sort", "-modified-date").startswith("-"):
+        sort = request.query.get("sort", "-modified-date")
+        if sort not in ("modified-date", "-modified-date"):
+            raise invalid_parameter(f"Invalid sort '{sort}'")
+        if sort.startswith("-"):
             versions.reverse()
-        items = [{"id": str(v["number"]), **v, "page": {"id": page["id"], "title": page["title"]}} for v in versions]
+        entity = {"id": page["id"], "title": page["title"]}
+        items = [{"id": str(v["number"]), **v, kind: entity} for v in versions]
         return cursor_page(request, items, lambda v: {k: x for k, x in v.items() if k != "id"}, self.site_url)
 
     async def labels_of(self, request: web.Request) -> web.Response:
@@ -346,6 +360,7 @@ class ConfluenceApi:
             ("/blogposts", self.blogposts),
             ("/blogposts/{id}", self.blogpost),
             ("/pages/{id}/versions", self.versions),
+            ("/blogposts/{id}/versions", self.versions),
             ("/pages/{id}/labels", self.labels_of),
             ("/blogposts/{id}/labels", self.labels_of),
             ("/labels", self.labels),

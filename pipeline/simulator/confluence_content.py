@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from .confluence_tree import TreeContent
@@ -26,6 +27,7 @@ from .dataset import (
     attachment_name,
     attachment_size,
     content_seed,
+    escape,
     iso,
     moment,
     on_whole_second,
@@ -188,16 +190,39 @@ class ConfluenceContent:
     def kind_of(self, content_id: str) -> str:
         return "page" if PAGE_BASE <= int(content_id) < BLOG_BASE else "blogpost"
 
-    def versions(self, page_id: str) -> list[Record]:
-        page = self.content(page_id)
-        if page is None:
+    def versions(self, content_id: str) -> list[Record]:
+        """Every version of a page or blog post, oldest first: generated ones, then those kept by edits."""
+        record = self.content(content_id)
+        if record is None:
             return []
-        rng = rng_for(self.seed, "versions", page_id)
-        latest = page["version"]
-        history = []
-        for number in range(1, latest["number"]):
-            history.append({**self._version(rng, 0, number), "createdAt": page["createdAt"]})
-        return [*history, latest]
+        kept = [{k: v for k, v in h.items() if k != "_body"} for h in record.get("_history", [])]
+        first_kept = kept[0]["number"] if kept else record["version"]["number"]
+        return [*(self._old_version(record, n) for n in range(1, first_kept)), *kept, record["version"]]
+
+    def _old_version(self, record: Record, number: int) -> Record:
+        rng = rng_for(self.seed, "versions", record["id"], number)
+        generated_latest = (record.get("_history") or [record["version"]])[0]
+        start = datetime.fromisoformat(record["createdAt"].replace("Z", "+00:00")).timestamp()
+        end = datetime.fromisoformat(generated_latest["createdAt"].replace("Z", "+00:00")).timestamp()
+        at = start + (end - start) * (number - 1) / max(1, generated_latest["number"] - 1)
+        return {
+            "number": number,
+            "createdAt": iso(round(at, 3)),
+            "message": "" if rng.random() < 0.7 else "tidied up ✏️",
+            "minorEdit": rng.random() < 0.2,
+            "authorId": rng.choice(PEOPLE),
+        }
+
+    def version_body(self, record: Record, number: int) -> str | None:
+        """The storage body a version had (None for a version that never was)."""
+        if number == record["version"]["number"]:
+            return record["_body"]
+        for kept in record.get("_history", []):
+            if kept["number"] == number:
+                return kept["_body"]
+        if not 1 <= number < record["version"]["number"]:
+            return None
+        return f"<p>{escape(record['title'])}, as it was at version {number}</p>"
 
     # -- comments -------------------------------------------------------------------------------
     def _added(self, container_id: str) -> bool:
@@ -396,8 +421,13 @@ class ConfluenceMutations:
             raise KeyError(f"no such {what}")
         return dict(record)
 
+    def _keep(self, record: Record) -> None:
+        """The version about to be replaced stays readable, as Confluence keeps every version."""
+        record["_history"] = [*record.get("_history", []), {**record["version"], "_body": record["_body"]}]
+
     def edit(self, content_id: str, title: str | None = None, body: str | None = None) -> Record:
         record = self._require(self.content.content(content_id), "page or blog post")
+        self._keep(record)
         if title is not None:
             record["title"] = title
         record["_body"] = body if body is not None else record["_body"] + "<p>edited ✎</p>"
@@ -435,6 +465,7 @@ class ConfluenceMutations:
     def set_status(self, content_id: str, status: str) -> Record:
         """trashed, current (restore), archived; status changes bump the version as Confluence does."""
         record = self._require(self.content.content(content_id), "page or blog post")
+        self._keep(record)
         record["status"] = status
         self._bump(record, status)
         self.overlay.put(f"{self.content.kind_of(content_id)}:{content_id}", record)
