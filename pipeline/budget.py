@@ -7,7 +7,7 @@ I issues, c_i comments on issue i, J Jira attachments, and n(x, k) = max(1, ceil
 
     spaces n(S,250) + pages n(P,250) + blog posts n(B,250) + comments n(FC,250) + n(IC,250)
     + attachment listing n(A,250) + labels n(L,250) + min(C, sum_l n(LP_l,250) + n(LB_l,250))
-    + Confluence downloads A
+    + Confluence downloads A + versions sum over containers c of n(V_c, 250)
     + fields 1 + projects n(Pr, page served) + issue ids n(I,5000) + issues n(I,100)
     + more comments sum over c_i > 20 of n(c_i, page served) + Jira downloads J
 
@@ -62,6 +62,14 @@ def minimum_requests(db: Path, project_page: int = 50, comment_page: int = 100) 
             "confluence attachment listing": n(attachments, CONFLUENCE_PAGE),
             "confluence labels": n(labels, CONFLUENCE_PAGE) + min(pages + blogs, by_label),
             "confluence downloads": attachments,
+            "confluence versions": sum(
+                n(count, CONFLUENCE_PAGE)
+                for (count,) in conn.execute(
+                    "SELECT COUNT(*) FROM confluence_versions WHERE container_id IN "
+                    f"(SELECT id FROM confluence_pages {live} UNION ALL SELECT id FROM confluence_blogposts {live}) "
+                    "GROUP BY container_id"
+                )
+            ),
             "jira fields": 1,
             "jira projects": n(one(f"SELECT COUNT(*) FROM jira_projects {live}"), project_page),
             "jira issue ids": n(issues, ID_PAGE),

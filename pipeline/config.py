@@ -19,6 +19,7 @@ from .errors import ConfigError
 
 DEFAULT_CONFIG = Path("configs/atlassian.toml")
 PRODUCTS = ("confluence", "jira")
+HISTORY_CHOICES = ("off", "versions", "bodies")  # [confluence] history: which old versions are kept
 
 # TOML layout: key -> (section, name in the file). Every key is documented in configs/example.toml.
 TOML_KEYS: dict[str, tuple[str | None, str]] = {
@@ -35,6 +36,7 @@ TOML_KEYS: dict[str, tuple[str | None, str]] = {
     "retry_budget_s": (None, "retry_budget_s"),
     "request_timeout_s": (None, "request_timeout_s"),
     "spaces": ("confluence", "spaces"),
+    "confluence_history": ("confluence", "history"),
     "projects": ("jira", "projects"),
     "jira_changelogs": ("jira", "changelogs"),
     "jira_worklogs": ("jira", "worklogs"),
@@ -65,6 +67,7 @@ class Settings:
     max_retries: int = 8
     retry_budget_s: float = 600.0
     request_timeout_s: float = 300.0
+    confluence_history: str = "versions"  # off | versions | bodies
     jira_changelogs: bool = False
     jira_worklogs: bool = False
     jira_overlap_minutes: int = 60
@@ -163,6 +166,10 @@ def validate(values: dict[str, Any]) -> Settings:
         raise ConfigError(f"max_retries cannot be negative, not {settings.max_retries}")
     if settings.retry_budget_s <= 0 or settings.request_timeout_s <= 0:
         raise ConfigError("retry_budget_s and request_timeout_s must be more than 0 seconds")
+    if settings.confluence_history not in HISTORY_CHOICES:
+        raise ConfigError(
+            f"[confluence] history must be one of {', '.join(HISTORY_CHOICES)}, not {settings.confluence_history!r}"
+        )
     if settings.jira_overlap_minutes < 0:
         raise ConfigError("jira overlap_minutes cannot be negative")
     for name in ("gateway", "auth_url"):

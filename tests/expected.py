@@ -65,6 +65,11 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
             for n in reachable_nodes(sim)
             if n["type"] == kind
         }
+    out["confluence_versions"] = {
+        (cid, kind, v["number"], v["createdAt"], v["authorId"], v["message"], int(v["minorEdit"]))
+        for cid, kind in visible.items()
+        for v in c.versions(cid)
+    }
     out["confluence_comments"] = {
         (r["id"], r["_container"], r["parentCommentId"], r["_kind"], r["version"]["number"], r["_body"])
         for kind in ("footer", "inline")
@@ -160,6 +165,11 @@ def stored(db: Path) -> dict[str, set[tuple]]:
                 )
                 for kind in NODE_TYPES
             },
+            "confluence_versions": q(
+                "SELECT container_id, container_type, number, created_at, author_id, message, minor_edit "
+                "FROM confluence_versions WHERE container_id IN "
+                f"(SELECT id FROM confluence_pages {live} UNION SELECT id FROM confluence_blogposts {live})"
+            ),
             "confluence_comments": q(
                 f"SELECT id, container_id, parent_comment_id, kind, version, body_storage "
                 f"FROM confluence_comments {live}"

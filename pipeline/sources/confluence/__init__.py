@@ -7,14 +7,16 @@
 3. at once: footer and inline comments (site-wide, newest-modified first, down to the saved mark, then a
    listing of ids to notice deletions), attachments (site-wide metadata; bytes only for a new version),
    and labels for the pages and blog posts whose version changed, and the rest of the page tree (folders,
-   whiteboards, databases, embeds: a CQL listing, then by id what changed, then any parent still missing).
+   whiteboards, databases, embeds: a CQL listing, then by id what changed, then any parent still missing),
+   and the new versions of the pages and blog posts whose version moved.
 
 Every listing is a sweep: rows it sees are stamped with the sweep's id, and when it completes, the rows in
 its scope it did not see get `deleted_at`. A listing's cursor commits with its rows, so a killed run
 resumes where it stopped, in the same sweep.
 
 Parts: rows (API objects -> rows, pure), scope (--spaces), listing (resumable cursor chains), spaces,
-contents (pages and blog posts), comments, attachments, labels, tree (the nodes that are not pages).
+contents (pages and blog posts), comments, attachments, labels, history (versions), tree (the nodes that
+are not pages).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..downloads import pay_download_debts
 from .attachments import queue_downloads, sync_attachments
 from .comments import sync_comments
 from .contents import site_wide, sync_all_contents, sync_contents
+from .history import sync_versions
 from .labels import sync_labels
 from .spaces import sync_spaces
 from .tree import sync_tree
@@ -61,6 +64,7 @@ async def sync(ctx: SyncContext) -> None:
             group.start_soon(ctx.guarded, f"confluence {kind} comments", sync_comments, ctx, kind)
         group.start_soon(ctx.guarded, "confluence attachments", sync_attachments, ctx)
         group.start_soon(ctx.guarded, "confluence labels", sync_labels, ctx)
+        group.start_soon(ctx.guarded, "confluence versions", sync_versions, ctx)
         group.start_soon(sync_tree, ctx)  # guards its own parts: a type the token cannot read stops only itself
 
 
