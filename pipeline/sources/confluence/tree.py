@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import anyio
 
 from ...context import SyncContext
-from ...errors import ApiError, DiskFull, MissingScope, UnexpectedResponse
+from ...errors import ApiError, MissingScope, UnexpectedResponse
 from ...paginate import items_of, next_link
 from ...store import Batch, Sweep, dumps
 from .rows import V2, Row, version_of
@@ -112,15 +112,14 @@ class TreeRun:
         await self.ctx.guarded("confluence tree parents", self.resolve_parents)
 
     async def guarded(self, kind: str, work, *args) -> None:
+        """One node type's part, recorded (and owed) on its own: a type the token may not read is not
+        asked again this run, and the other types go on."""
         if kind in self.refused:
             return
-        try:
-            await work(*args)
-        except DiskFull:
-            raise
-        except Exception as error:
+        failures = len(self.ctx.errors)
+        await self.ctx.guarded(f"confluence {kind}s", work, *args)
+        if len(self.ctx.errors) > failures:
             self.refused.add(kind)
-            self.ctx.fail(f"confluence {kind}s", error)
 
     # -- 1. the CQL listing ---------------------------------------------------------------------
     async def listing(self) -> dict[str, Listed]:
