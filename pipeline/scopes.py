@@ -96,6 +96,8 @@ OPERATIONS: tuple[Operation, ...] = (
         _c(f"{V2}/{kind}s/{{id}}/direct-children", HIERARCHY)
         for kind in ("page", "folder", "whiteboard", "database", "embed")
     ),
+    _c(f"{V2}/tasks", "read:task:confluence"),
+    Operation("confluence", "POST", f"{V2}/users-bulk", (("read:user:confluence",),)),
     Operation(
         "confluence", "GET", "/wiki/rest/api/search", (("search:confluence",), ("read:content-details:confluence",))
     ),

@@ -129,6 +129,8 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
             *(("confluence", f"{v2}/{kind}s/{node_id}/direct-children") for kind, node_id in nodes.items()),
             ("confluence", f"{v2}/pages/{parent_page}/direct-children"),
             ("confluence", "/wiki/rest/api/search?cql=type%20in%20(folder,whiteboard,database,embed)&limit=3"),
+            ("confluence", f"{v2}/tasks?limit=5&body-format=storage"),
+            ("confluence", f"{v2}/tasks?status=complete&completed-at-from=0&page-id={page['id']}"),
             ("jira", "/rest/api/3/project/search"),
             ("jira", "/rest/api/3/field"),
             ("jira", "/rest/api/3/myself"),
@@ -148,6 +150,7 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
                 {"issueIdsOrKeys": [issue, "APOL-2"], "fields": ["*all"], "expand": ["names"]},
             ),
             ("/rest/api/3/changelog/bulkfetch", {"issueIdsOrKeys": [issue, "APOL-2"], "maxResults": 3}),
+            ("/wiki/api/v2/users-bulk", {"accountIds": [page["authorId"], "unknown-account"]}),
         ]
         for product, path in gets:
             async with http.get(
@@ -157,7 +160,8 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
                 assert r.status < 400, (path, r.status, body)
                 check(spec_operations, "GET", path, r.status, body)
         for path, payload in posts:
-            async with http.post(gateway_path(sim, "jira", path), headers=bearer(sim.token), json=payload) as r:
+            product = "confluence" if path.startswith("/wiki/") else "jira"
+            async with http.post(gateway_path(sim, product, path), headers=bearer(sim.token), json=payload) as r:
                 assert r.status == 200, (path, await r.text())
                 check(spec_operations, "POST", path, r.status, await r.json())
         served = {(op.method, op.path) for op in sim.operations.values() for op in [op[1]] if op is not None}

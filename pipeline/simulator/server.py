@@ -21,6 +21,7 @@ from aiohttp import web
 from ..scopes import BY_NAME
 from .confluence_api import ConfluenceApi
 from .confluence_content import ConfluenceContent, ConfluenceMutations
+from .confluence_people import PeopleApi, PeopleMutations, TaskContent
 from .confluence_tree import TreeMutations
 from .confluence_tree_api import TreeApi
 from .dataset import SCALES
@@ -58,6 +59,8 @@ class Simulator:
         self.jira = JiraContent(self.config.seed, scale, self.overlay, self.config.search_lag_s)
         self.confluence_changes = ConfluenceMutations(self.confluence)
         self.tree_changes = TreeMutations(self.confluence.tree)
+        self.tasks = TaskContent(self.confluence)
+        self.people_changes = PeopleMutations(self.tasks, self.confluence_changes.edit)
         self.jira_changes = JiraMutations(self.jira)
         self.tokens = TokenBook(self.config)
         self.token = self.tokens.add_token(token)
@@ -144,7 +147,8 @@ class Simulator:
         )
         jira.troubles = self.troubles
         tree = TreeApi(self.confluence.tree, self.site_url, self.overlay.now, lambda: self.config.search_lag_s)
-        for product, api in (("confluence", confluence), ("confluence", tree), ("jira", jira)):
+        people = PeopleApi(self.tasks, self.site_url)
+        for product, api in (("confluence", confluence), ("confluence", tree), ("confluence", people), ("jira", jira)):
             for method, path, handler in api.routes():
                 routable = re.sub(r"\{([^}]+)\}", lambda m: "{" + m.group(1).replace("-", "_") + "}", path)
                 route = app.router.add_route(method, f"/ex/{product}/{{cloud_id}}{routable}", handler)
