@@ -94,9 +94,24 @@ def confluence_probes() -> list[Probe]:
 
         return call
 
+    async def versions(client: GatewayClient, seen: dict[str, Any]) -> Any:
+        page = seen.get("page")
+        if not page:
+            return None
+        await client.get("confluence", f"{V2}/pages/{page['id']}/versions", {"limit": 1})
+        return "readable"
+
+    async def people(client: GatewayClient, seen: dict[str, Any]) -> Any:
+        author = (seen.get("page") or {}).get("authorId")
+        if not author:
+            return None
+        found = (await client.post("confluence", f"{V2}/users-bulk", {"accountIds": [author]})).data.get("results")
+        return f"{len(found or [])} name(s)"
+
     return [
         Probe(f"GET {V2}/spaces", "confluence", listing(f"{V2}/spaces")),
-        Probe(f"GET {V2}/pages", "confluence", listing(f"{V2}/pages")),
+        Probe(f"GET {V2}/pages", "confluence", listing(f"{V2}/pages", "page")),
+        Probe(f"GET {V2}/pages/{{id}}/versions", "confluence", versions),
         Probe(f"GET {V2}/blogposts", "confluence", listing(f"{V2}/blogposts")),
         Probe(f"GET {V2}/footer-comments", "confluence", listing(f"{V2}/footer-comments")),
         Probe(f"GET {V2}/inline-comments", "confluence", listing(f"{V2}/inline-comments")),
@@ -105,6 +120,8 @@ def confluence_probes() -> list[Probe]:
         Probe("GET /wiki/rest/api/content/{id}/child/attachment/{attachmentId}/download", "confluence", download),
         Probe("GET /wiki/rest/api/search", "confluence", search),
         *(Probe(f"GET {V2}/{kind}s/{{id}}", "confluence", node(kind)) for kind in NODE_TYPES),
+        Probe(f"GET {V2}/tasks", "confluence", listing(f"{V2}/tasks")),
+        Probe(f"POST {V2}/users-bulk", "confluence", people),
     ]
 
 

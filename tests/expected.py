@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from pipeline.simulator.confluence_content import LISTED_BY_DEFAULT
+from pipeline.simulator.confluence_people import person
 from pipeline.simulator.confluence_tree import NODE_TYPES
 from pipeline.simulator.dataset import blob_bytes
 from pipeline.simulator.server import Simulator
@@ -69,6 +70,35 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
         (cid, kind, v["number"], v["createdAt"], v["authorId"], v["message"], int(v["minorEdit"]))
         for cid, kind in visible.items()
         for v in c.versions(cid)
+    }
+    tasks = sim.tasks.tasks()
+    out["confluence_tasks"] = {
+        (
+            t["id"],
+            t["spaceId"],
+            t["_container"],
+            visible[t["_container"]],
+            t["status"],
+            t["createdAt"],
+            t["dueAt"],
+            t["completedAt"],
+            t["assignedTo"],
+            t["createdBy"],
+        )
+        for t in tasks
+    }
+    mentioned = {t[k] for t in tasks for k in ("createdBy", "assignedTo", "completedBy")}
+    for cid in visible:
+        record = c.content(cid)
+        mentioned |= {record.get("authorId"), record.get("ownerId")} | {v["authorId"] for v in c.versions(cid)}
+    mentioned |= {
+        r["version"]["authorId"]
+        for kind in ("footer", "inline")
+        for r in map(c.comment, (e["id"] for e in c.all_comments(kind)))
+    }
+    mentioned |= {n[k] for n in reachable_nodes(sim) for k in ("authorId", "ownerId")}
+    out["confluence_users"] = {
+        (p["accountId"], p["displayName"], p["accountType"]) for p in map(person, mentioned - {None}) if p
     }
     out["confluence_comments"] = {
         (r["id"], r["_container"], r["parentCommentId"], r["_kind"], r["version"]["number"], r["_body"])
@@ -169,6 +199,14 @@ def stored(db: Path) -> dict[str, set[tuple]]:
                 "SELECT container_id, container_type, number, created_at, author_id, message, minor_edit "
                 "FROM confluence_versions WHERE container_id IN "
                 f"(SELECT id FROM confluence_pages {live} UNION SELECT id FROM confluence_blogposts {live})"
+            ),
+            "confluence_tasks": q(
+                "SELECT id, space_id, container_id, container_type, status, created_at, due_at, completed_at, "
+                f"assigned_to, created_by FROM confluence_tasks {live}"
+            ),
+            "confluence_users": q(
+                "SELECT account_id, display_name, account_type FROM confluence_users "
+                "WHERE account_status IS NOT 'unknown'"
             ),
             "confluence_comments": q(
                 f"SELECT id, container_id, parent_comment_id, kind, version, body_storage "

@@ -41,6 +41,8 @@ async def test_everything_answers_for_a_token_with_every_read_scope(sim, tmp_pat
         "read:whiteboard:confluence",
         "read:database:confluence",
         "read:embed:confluence",
+        "read:task:confluence",
+        "read:user:confluence",
     ],
 )
 async def test_a_missing_confluence_scope_is_named(sim, tmp_path, scope):

@@ -8,7 +8,8 @@
    listing of ids to notice deletions), attachments (site-wide metadata; bytes only for a new version),
    and labels for the pages and blog posts whose version changed, and the rest of the page tree (folders,
    whiteboards, databases, embeds: a CQL listing, then by id what changed, then any parent still missing),
-   and the new versions of the pages and blog posts whose version moved.
+   the new versions of the pages and blog posts whose version moved, and inline tasks;
+4. people: names for the account ids not yet known (or not refreshed for a week).
 
 Every listing is a sweep: rows it sees are stamped with the sweep's id, and when it completes, the rows in
 its scope it did not see get `deleted_at`. A listing's cursor commits with its rows, so a killed run
@@ -16,7 +17,7 @@ resumes where it stopped, in the same sweep.
 
 Parts: rows (API objects -> rows, pure), scope (--spaces), listing (resumable cursor chains), spaces,
 contents (pages and blog posts), comments, attachments, labels, history (versions), tree (the nodes that
-are not pages).
+are not pages), tasks, people.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from .comments import sync_comments
 from .contents import site_wide, sync_all_contents, sync_contents
 from .history import sync_versions
 from .labels import sync_labels
+from .people import sync_people
 from .spaces import sync_spaces
+from .tasks import sync_tasks
 from .tree import sync_tree
 
 
@@ -66,6 +69,9 @@ async def sync(ctx: SyncContext) -> None:
         group.start_soon(ctx.guarded, "confluence labels", sync_labels, ctx)
         group.start_soon(ctx.guarded, "confluence versions", sync_versions, ctx)
         group.start_soon(sync_tree, ctx)  # guards its own parts: a type the token cannot read stops only itself
+        group.start_soon(ctx.guarded, "confluence tasks", sync_tasks, ctx)
+    await ctx.flush()  # people are named from every account id the tables above now hold
+    await ctx.guarded("confluence people", sync_people, ctx)
 
 
 async def _limited(limiter: anyio.CapacityLimiter, ctx: SyncContext, stream: str, work, *args: Any) -> None:

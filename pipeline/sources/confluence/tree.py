@@ -116,9 +116,9 @@ class TreeRun:
         asked again this run, and the other types go on."""
         if kind in self.refused:
             return
-        failures = len(self.ctx.errors)
-        await self.ctx.guarded(f"confluence {kind}s", work, *args)
-        if len(self.ctx.errors) > failures:
+        stream, before = f"confluence {kind}s", len(self.ctx.errors)
+        await self.ctx.guarded(stream, work, *args)
+        if any(e.stream == stream for e in self.ctx.errors[before:]):  # other streams fail meanwhile too
             self.refused.add(kind)
 
     # -- 1. the CQL listing ---------------------------------------------------------------------
