@@ -97,6 +97,10 @@ OPERATIONS: tuple[Operation, ...] = (
         for kind in ("page", "folder", "whiteboard", "database", "embed")
     ),
     _c(f"{V2}/tasks", "read:task:confluence"),
+    _c(f"{V2}/pages/{{page-id}}/properties", PAGE),
+    _c(f"{V2}/blogposts/{{blogpost-id}}/properties", PAGE),
+    _c(f"{V2}/spaces/{{space-id}}/properties", SPACE),
+    _c(f"{V2}/spaces/{{id}}/permissions", SPACE),
     Operation("confluence", "POST", f"{V2}/users-bulk", (("read:user:confluence",),)),
     Operation(
         "confluence", "GET", "/wiki/rest/api/search", (("search:confluence",), ("read:content-details:confluence",))

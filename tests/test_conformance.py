@@ -88,6 +88,7 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
         nodes = {}
         for node in sorted(c.tree.nodes(), key=lambda n: -len(c.tree.children(n["id"]))):
             nodes.setdefault(node["type"], node["id"])  # of each kind, the one with most children
+        with_props = next(p["id"] for p in c.contents("page") if sim.restore.properties(p["id"]))
         parent_page = next(p["id"] for p in c.contents("page") if c.tree.children(p["id"]))
         issue = next(i for i in j.all_issue_ids() if j.children("attachment", i))
         jira_attachment = j.children("attachment", issue)[0]
@@ -130,6 +131,10 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
             ("confluence", f"{v2}/pages/{parent_page}/direct-children"),
             ("confluence", "/wiki/rest/api/search?cql=type%20in%20(folder,whiteboard,database,embed)&limit=3"),
             ("confluence", f"{v2}/tasks?limit=5&body-format=storage"),
+            ("confluence", f"{v2}/pages/{with_props}/properties"),
+            ("confluence", f"{v2}/blogposts/{blog['id']}/properties"),
+            ("confluence", f"{v2}/spaces/{space}/properties"),
+            ("confluence", f"{v2}/spaces/{space}/permissions"),
             ("confluence", f"{v2}/tasks?status=complete&completed-at-from=0&page-id={page['id']}"),
             ("jira", "/rest/api/3/project/search"),
             ("jira", "/rest/api/3/field"),

@@ -22,6 +22,7 @@ from ..scopes import BY_NAME
 from .confluence_api import ConfluenceApi
 from .confluence_content import ConfluenceContent, ConfluenceMutations
 from .confluence_people import PeopleApi, PeopleMutations, TaskContent
+from .confluence_restore import RestoreApi, RestoreContent
 from .confluence_tree import TreeMutations
 from .confluence_tree_api import TreeApi
 from .dataset import SCALES
@@ -60,6 +61,7 @@ class Simulator:
         self.confluence_changes = ConfluenceMutations(self.confluence)
         self.tree_changes = TreeMutations(self.confluence.tree)
         self.tasks = TaskContent(self.confluence)
+        self.restore = RestoreContent(self.confluence)
         self.people_changes = PeopleMutations(self.tasks, self.confluence_changes.edit)
         self.jira_changes = JiraMutations(self.jira)
         self.tokens = TokenBook(self.config)
@@ -147,8 +149,9 @@ class Simulator:
         )
         jira.troubles = self.troubles
         tree = TreeApi(self.confluence.tree, self.site_url, self.overlay.now, lambda: self.config.search_lag_s)
-        people = PeopleApi(self.tasks, self.site_url)
-        for product, api in (("confluence", confluence), ("confluence", tree), ("confluence", people), ("jira", jira)):
+        people, restore = PeopleApi(self.tasks, self.site_url), RestoreApi(self.restore, self.site_url)
+        confluence_apis = (confluence, tree, people, restore)
+        for product, api in (*(("confluence", a) for a in confluence_apis), ("jira", jira)):
             for method, path, handler in api.routes():
                 routable = re.sub(r"\{([^}]+)\}", lambda m: "{" + m.group(1).replace("-", "_") + "}", path)
                 route = app.router.add_route(method, f"/ex/{product}/{{cloud_id}}{routable}", handler)

@@ -1,0 +1,164 @@
+"""The fake Confluence's "what a restore needs": content properties of pages, blog posts and spaces, and
+space permissions.
+
+A content property changes without a new page version (apps write them), as on a real site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .dataset import PAGE_BASE, PEOPLE, SPACE_BASE, WORDS, iso, moment, rng_for
+from .responses import cursor_page
+
+if TYPE_CHECKING:
+    from .confluence_content import ConfluenceContent
+
+PERMISSION_BASE = 800_000_000
+OPERATIONS = [
+    ("read", "space"),
+    ("create", "page"),
+    ("create", "blogpost"),
+    ("delete", "comment"),
+    ("administer", "space"),
+    ("export", "space"),
+    ("create", "attachment"),
+    ("archive", "page"),
+]
+Record = dict[str, Any]
+
+
+class RestoreContent:
+    def __init__(self, content: ConfluenceContent) -> None:
+        self.content = content
+        self.seed, self.overlay = content.seed, content.overlay
+
+    # -- content properties -------------------------------------------------------------------------
+    def properties(self, owner_id: str) -> list[Record]:
+        """A page's, blog post's or space's properties (owner ids do not overlap)."""
+        key = f"properties:{owner_id}"
+        if key in self.overlay.changed:
+            return self.overlay.changed[key] or []
+        is_space = int(owner_id) < PAGE_BASE
+        if not is_space and self.content._added(owner_id):
+            return []
+        rng = rng_for(self.seed, "properties", owner_id)
+        if rng.random() > (0.9 if is_space else 0.3):
+            return []
+        found = []
+        for k in range(rng.randint(1, 2)):
+            created = moment(rng)
+            name = rng.choice(("editor", "app-state", "ℹ️ meta", "content-appearance-published"))
+            found.append(
+                {
+                    "id": str(int(owner_id) * 100 + k),
+                    "key": f"{name}-{k}",
+                    "value": {"flag": rng.random() < 0.5, "words": rng.sample(WORDS, 2), "n": rng.randint(0, 99)},
+                    "version": {
+                        "number": rng.randint(1, 4),
+                        "createdAt": iso(created),
+                        "message": "",
+                        "minorEdit": False,
+                        "authorId": rng.choice(PEOPLE),
+                    },
+                }
+            )
+        return found
+
+    def set_property(self, owner_id: str, key: str, value: Any) -> None:
+        """An app writes a property: the owner's own version does not move."""
+        current = [dict(p) for p in self.properties(owner_id)]
+        mine = next((p for p in current if p["key"] == key), None)
+        now = iso(self.overlay.now())
+        if mine is None:
+            mine = {"id": str(int(owner_id) * 100 + 50 + len(current)), "key": key, "version": {"number": 0}}
+            current.append(mine)
+        mine["value"] = value
+        mine["version"] = {
+            "number": mine["version"]["number"] + 1,
+            "createdAt": now,
+            "message": "",
+            "minorEdit": False,
+            "authorId": PEOPLE[4],
+        }
+        self.overlay.put(f"properties:{owner_id}", current)
+
+    # -- space permissions --------------------------------------------------------------------------
+    def permissions(self, space_id: str) -> list[Record]:
+        key = f"permissions:{space_id}"
+        if key in self.overlay.changed:
+            return self.overlay.changed[key] or []
+        rng = rng_for(self.seed, "permissions", space_id)
+        base = PERMISSION_BASE + (int(space_id) - SPACE_BASE) * 1000
+        found = []
+        for k, (operation, target) in enumerate(OPERATIONS[: rng.randint(3, len(OPERATIONS))]):
+            kind = rng.choice(("user", "group", "group", "role"))
+            principal = rng.choice(PEOPLE) if kind == "user" else f"{kind}-{rng.choice(WORDS)}"
+            found.append(
+                {
+                    "id": str(base + k),
+                    "principal": {"type": kind, "id": principal},
+                    "operation": {"key": operation, "targetType": target},
+                }
+            )
+        return found
+
+    def revoke(self, space_id: str, permission_id: str) -> None:
+        self.overlay.put(f"permissions:{space_id}", [p for p in self.permissions(space_id) if p["id"] != permission_id])
+
+
+class RestoreApi:
+    def __init__(self, restore: RestoreContent, site_url: str) -> None:
+        self.restore, self.site_url = restore, site_url
+
+    async def content_properties(self, request: web.Request) -> web.Response:
+        kind = "page" if "/pages/" in request.path else "blogpost"
+        owner = request.match_info.get("page_id") or request.match_info.get("blogpost_id") or ""
+        record = self.restore.content.content(owner) if owner.isdigit() else None
+        if record is None or self.restore.content.kind_of(owner) != kind:
+            raise web.HTTPNotFound()
+        return self._listing(request, self.restore.properties(owner))
+
+    async def space_properties(self, request: web.Request) -> web.Response:
+        space_id = request.match_info["space_id"]
+        if not space_id.isdigit() or self.restore.content.space(space_id) is None:
+            raise web.HTTPNotFound()
+        props = [
+            {
+                "id": p["id"],
+                "key": p["key"],
+                "value": p["value"],
+                "createdAt": p["version"]["createdAt"],
+                "createdBy": p["version"]["authorId"],
+                "version": {
+                    "createdAt": p["version"]["createdAt"],
+                    "createdBy": p["version"]["authorId"],
+                    "message": "",
+                    "number": p["version"]["number"],
+                },
+            }
+            for p in self.restore.properties(space_id)
+        ]
+        return self._listing(request, props)
+
+    async def space_permissions(self, request: web.Request) -> web.Response:
+        space_id = request.match_info["id"]
+        if not space_id.isdigit() or self.restore.content.space(space_id) is None:
+            raise web.HTTPNotFound()
+        return cursor_page(request, self.restore.permissions(space_id), dict, self.site_url)
+
+    def _listing(self, request: web.Request, items: list[Record]) -> web.Response:
+        wanted = request.query.get("key")
+        return cursor_page(request, [p for p in items if not wanted or p["key"] == wanted], dict, self.site_url)
+
+    def routes(self) -> list[tuple[str, str, Callable]]:
+        v2 = "/wiki/api/v2"
+        return [
+            ("GET", f"{v2}/pages/{{page-id}}/properties", self.content_properties),
+            ("GET", f"{v2}/blogposts/{{blogpost-id}}/properties", self.content_properties),
+            ("GET", f"{v2}/spaces/{{space-id}}/properties", self.space_properties),
+            ("GET", f"{v2}/spaces/{{id}}/permissions", self.space_permissions),
+        ]
