@@ -8,6 +8,7 @@ I issues, c_i comments on issue i, J Jira attachments, and n(x, k) = max(1, ceil
     spaces n(S,250) + pages n(P,250) + blog posts n(B,250) + comments n(FC,250) + n(IC,250)
     + attachment listing n(A,250) + labels n(L,250) + min(C, sum_l n(LP_l,250) + n(LB_l,250))
     + Confluence downloads A + versions sum over containers c of n(V_c, 250)
+    + properties of each container and space, and each space's permissions C + 2S
     + fields 1 + projects n(Pr, page served) + issue ids n(I,5000) + issues n(I,100)
     + more comments sum over c_i > 20 of n(c_i, page served) + Jira downloads J
 
@@ -53,8 +54,9 @@ def minimum_requests(db: Path, project_page: int = 50, comment_page: int = 100) 
             f"SELECT COUNT(*) FROM jira_comments {live} GROUP BY issue_id HAVING COUNT(*) > {INLINE_COMMENTS}"
         ).fetchall()
         attachments = one(f"SELECT COUNT(*) FROM confluence_attachments {live}")
+        spaces = one(f"SELECT COUNT(*) FROM confluence_spaces {live}")
         budget = {
-            "confluence spaces": n(one(f"SELECT COUNT(*) FROM confluence_spaces {live}"), CONFLUENCE_PAGE),
+            "confluence spaces": n(spaces, CONFLUENCE_PAGE),
             "confluence pages": n(pages, CONFLUENCE_PAGE),
             "confluence blog posts": n(blogs, CONFLUENCE_PAGE),
             "confluence comments": n(one(f"SELECT COUNT(*) FROM confluence_comments {live} AND kind = 'footer'"), 250)
@@ -62,6 +64,7 @@ def minimum_requests(db: Path, project_page: int = 50, comment_page: int = 100) 
             "confluence attachment listing": n(attachments, CONFLUENCE_PAGE),
             "confluence labels": n(labels, CONFLUENCE_PAGE) + min(pages + blogs, by_label),
             "confluence downloads": attachments,
+            "confluence properties and permissions": pages + blogs + 2 * spaces,
             "confluence versions": sum(
                 n(count, CONFLUENCE_PAGE)
                 for (count,) in conn.execute(

@@ -100,6 +100,25 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
     out["confluence_users"] = {
         (p["accountId"], p["displayName"], p["accountType"]) for p in map(person, mentioned - {None}) if p
     }
+    r = sim.restore
+    owners = [*((cid, kind) for cid, kind in visible.items()), *((sid, "space") for sid in c.space_ids())]
+    out["confluence_content_properties"] = {
+        (owner, kind, p["key"], orjson.dumps(p["value"]).decode(), p["version"]["number"])
+        for owner, kind in owners
+        for p in r.properties(owner)
+    }
+    out["confluence_space_permissions"] = {
+        (
+            p["id"],
+            sid,
+            p["principal"]["type"],
+            p["principal"]["id"],
+            p["operation"]["key"],
+            p["operation"]["targetType"],
+        )
+        for sid in c.space_ids()
+        for p in r.permissions(sid)
+    }
     out["confluence_comments"] = {
         (r["id"], r["_container"], r["parentCommentId"], r["_kind"], r["version"]["number"], r["_body"])
         for kind in ("footer", "inline")
@@ -207,6 +226,15 @@ def stored(db: Path) -> dict[str, set[tuple]]:
             "confluence_users": q(
                 "SELECT account_id, display_name, account_type FROM confluence_users "
                 "WHERE account_status IS NOT 'unknown'"
+            ),
+            "confluence_content_properties": q(
+                "SELECT container_id, container_type, key, value, version FROM confluence_content_properties "
+                f"{live} AND container_id IN (SELECT id FROM confluence_pages {live} "
+                f"UNION SELECT id FROM confluence_blogposts {live} UNION SELECT id FROM confluence_spaces {live})"
+            ),
+            "confluence_space_permissions": q(
+                "SELECT id, space_id, principal_type, principal_id, operation_key, operation_target "
+                f"FROM confluence_space_permissions {live}"
             ),
             "confluence_comments": q(
                 f"SELECT id, container_id, parent_comment_id, kind, version, body_storage "

@@ -1,0 +1,122 @@
+"""What a restore needs beyond content: content properties (of pages, blog posts and spaces) and space
+permissions.
+
+Pages' and blog posts' properties are read for the containers whose version moved since their
+properties were stored (all of them the first time, and with --full): one request each. Apps may write a
+property without making a page version; such a change waits for the page's next edit (or --full).
+Spaces' properties and permissions have no such signal and are few: read every run, a request per space
+each. Every listing is a sweep within its owner: what it no longer shows is marked deleted.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ...context import SyncContext
+from ...paginate import cursor_pages
+from ...store import Batch, Sweep, dumps
+from .history import at_once
+from .rows import LIMIT, TABLES, V2, Row
+from .scope import container_scope
+
+AT_ONCE = 100
+
+
+def property_row(item: Row, owner_id: str, owner_type: str) -> Row:
+    version = item.get("version") or {}
+    return {
+        "id": str(item["id"]),
+        "container_id": owner_id,
+        "container_type": owner_type,
+        "key": item.get("key"),
+        "value": dumps(item.get("value")),
+        "version": version.get("number"),
+        "raw": dumps(item),
+    }
+
+
+def permission_row(item: Row, space_id: str) -> Row:
+    principal, operation = item.get("principal") or {}, item.get("operation") or {}
+    return {
+        "id": str(item["id"]),
+        "space_id": space_id,
+        "principal_type": principal.get("type"),
+        "principal_id": principal.get("id"),
+        "operation_key": operation.get("key"),
+        "operation_target": operation.get("targetType"),
+        "raw": dumps(item),
+    }
+
+
+async def listed(ctx: SyncContext, path: str) -> list[Row]:
+    items: list[Row] = []
+    async for page in cursor_pages(ctx.client, "confluence", path, {"limit": LIMIT}):
+        items += page.items
+    return items
+
+
+async def sync_content_properties(ctx: SyncContext) -> None:
+    scope, params = container_scope(ctx, "id")
+    for kind, table in TABLES.items():
+        stale = ctx.db.execute(
+            f"SELECT id, version FROM {table} WHERE deleted_at IS NULL AND {scope} "
+            + ("" if ctx.settings.full else "AND properties_version IS NOT version"),
+            params,
+        ).fetchall()
+        for start in range(0, len(stale), AT_ONCE):
+            chunk = stale[start : start + AT_ONCE]
+            found = await at_once(ctx, [partial(listed, ctx, f"{V2}/{kind}s/{cid}/properties") for cid, _ in chunk])
+            rows = [
+                {**property_row(item, cid, kind), "seen_sweep": ctx.run_id}
+                for (cid, _), items in zip(chunk, found, strict=True)
+                for item in items
+            ]
+            ids = [cid for cid, _ in chunk]
+            close = Sweep(
+                "confluence_content_properties",
+                ctx.run_id,
+                f"container_id IN ({', '.join('?' * len(ids))})",
+                tuple(ids),
+            )
+            done = [{"id": cid, "properties_version": version} for cid, version in chunk]
+            await ctx.emit_together(
+                [
+                    Batch("confluence_content_properties", rows, sweep=ctx.run_id, close=close),
+                    Batch(table, done, update_only=True),
+                ]
+            )
+
+
+async def sync_space_settings(ctx: SyncContext, spaces: list[Row]) -> None:
+    """Each space's properties and permissions, a request apiece, every run."""
+    for start in range(0, len(spaces), AT_ONCE):
+        chunk = [s["id"] for s in spaces[start : start + AT_ONCE]]
+        props = await at_once(ctx, [partial(listed, ctx, f"{V2}/spaces/{sid}/properties") for sid in chunk])
+        perms = await at_once(ctx, [partial(listed, ctx, f"{V2}/spaces/{sid}/permissions") for sid in chunk])
+        marks = ", ".join("?" * len(chunk))
+        await ctx.emit_together(
+            [
+                Batch(
+                    "confluence_content_properties",
+                    [
+                        {**property_row(item, sid, "space"), "seen_sweep": ctx.run_id}
+                        for sid, items in zip(chunk, props, strict=True)
+                        for item in items
+                    ],
+                    sweep=ctx.run_id,
+                    close=Sweep(
+                        "confluence_content_properties", ctx.run_id, f"container_id IN ({marks})", tuple(chunk)
+                    ),
+                ),
+                Batch(
+                    "confluence_space_permissions",
+                    [
+                        {**permission_row(item, sid), "seen_sweep": ctx.run_id}
+                        for sid, items in zip(chunk, perms, strict=True)
+                        for item in items
+                    ],
+                    sweep=ctx.run_id,
+                    close=Sweep("confluence_space_permissions", ctx.run_id, f"space_id IN ({marks})", tuple(chunk)),
+                ),
+            ]
+        )

@@ -1,0 +1,63 @@
+"""Content properties and space permissions: stored exactly, refreshed by a later run where they changed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from expected import expected, stored
+from helpers import run_sync
+
+from pipeline.simulator.gatekeeper import SimConfig
+from pipeline.simulator.server import Simulator
+
+
+def properties_requests(sim) -> list:
+    return [e for e in sim.log.gateway() if e.path.endswith("/properties")]
+
+
+async def test_properties_of_pages_blog_posts_and_spaces_and_space_permissions_are_stored_exactly(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=6)) as sim:
+        result = await run_sync(sim, tmp_path, products=("confluence",))
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+    assert result.status == "ok", result.errors
+    for table in ("confluence_content_properties", "confluence_space_permissions"):
+        assert want[table] and got[table] == want[table], table
+    assert {row[1] for row in got["confluence_content_properties"]} == {"page", "blogpost", "space"}
+    assert {row[2] for row in got["confluence_space_permissions"]} >= {"user", "group"}
+
+
+async def test_a_later_run_reads_properties_where_the_page_moved_and_every_space(tmp_path):
+    async with Simulator(SimConfig(scale="small", seed=6)) as sim:
+        await run_sync(sim, tmp_path, products=("confluence",))
+        c, r = sim.confluence, sim.restore
+        pages = [p["id"] for p in c.contents("page") if p["status"] == "current"]
+        edited, quiet = pages[0], pages[1]
+        r.set_property(edited, "editor", {"v": 2})
+        sim.confluence_changes.edit(edited)
+        r.set_property(quiet, "app-state", {"unseen": True})  # an app's write: the page keeps its version
+        space = c.space_ids()[0]
+        r.set_property(space, "space-meta", ["new"])
+        revoked = r.permissions(space)[0]["id"]
+        r.revoke(space, revoked)
+        sim.log.clear()
+        result = await run_sync(sim, tmp_path, products=("confluence",))
+        asked = properties_requests(sim)
+        got = stored(tmp_path / "atlassian.db")
+        spaces = len(c.space_ids())
+        assert result.status == "ok", result.errors
+        want = expected(sim)
+        assert got["confluence_space_permissions"] == want["confluence_space_permissions"]
+        unseen = {row for row in want["confluence_content_properties"] if row[0] == quiet and row[2] == "app-state"}
+        assert got["confluence_content_properties"] == want["confluence_content_properties"] - unseen, (
+            "everything but the property written without a page version"
+        )
+        assert len(asked) == 1 + spaces, "the edited page's, and each space's"
+        sim.log.clear()
+        await run_sync(sim, tmp_path, products=("confluence",), full=True)
+        assert (
+            stored(tmp_path / "atlassian.db")["confluence_content_properties"] == want["confluence_content_properties"]
+        )
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    assert conn.execute(
+        "SELECT deleted_at IS NOT NULL FROM confluence_space_permissions WHERE id = ?", (revoked,)
+    ).fetchone() == (1,)
