@@ -43,6 +43,7 @@ def instant(stamp: str) -> datetime:
 class ConfluenceApi:
     def __init__(self, content: ConfluenceContent, site_url: str, signer: MediaSigner) -> None:
         self.content, self.site_url, self.signer = content, site_url, signer
+        self.replies_listed: Callable[[], bool] = lambda: True
 
     # -- shapes ---------------------------------------------------------------------------------
     def _body(self, request: web.Request, record: Record) -> Record:
@@ -323,7 +324,10 @@ class ConfluenceApi:
     async def all_comments(self, request: web.Request) -> web.Response:
         kind = "footer" if "/footer-comments" in request.path else "inline"
         load = lambda r: self.content.comment(r["id"])  # noqa: E731 - the site-wide index holds light entries
-        return self._comments(request, self.content.all_comments(kind), load)
+        records = self.content.all_comments(kind)
+        if not self.replies_listed():  # the other way a live site might behave: roots only, as per page
+            records = [r for r in records if not r.get("parentCommentId")]
+        return self._comments(request, records, load)
 
     async def container_comments(self, request: web.Request) -> web.Response:
         kind = "footer" if request.path.endswith("/footer-comments") else "inline"

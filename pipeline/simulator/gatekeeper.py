@@ -49,6 +49,8 @@ class SimConfig:
     time_zone: str = "America/Los_Angeles"  # the account's zone: JQL date literals are read in it
     search_lag_s: float = 0.0  # how long new content takes to show in JQL and CQL search (eventually consistent)
     account_email: str = "sync-bot@serviceaccount.atlassian.com"
+    # whether the site-wide comment listings include replies (the spec says "all"; no recorded answer shows it)
+    replies_in_site_listing: bool = True
     unlicensed: tuple[str, ...] = ()  # products the account has no licence for: the gateway answers 403
     # what real sites send beyond the spec's schemas (API_NOTES §7): changelog/bulkfetch `created` as epoch
     # milliseconds, older attachment `content` URL forms. Off only to check answers against the schemas.

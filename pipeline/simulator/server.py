@@ -138,6 +138,7 @@ class Simulator:
     def _gateway_app(self) -> web.Application:
         app = web.Application(middlewares=[self._logged("gateway"), self._gate])
         confluence = ConfluenceApi(self.confluence, self.site_url, self.signer)
+        confluence.replies_listed = lambda: self.config.replies_in_site_listing
         jira = self.jira_api = JiraApi(
             self.jira,
             self.site_url,
