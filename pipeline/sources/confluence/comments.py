@@ -12,6 +12,7 @@ from ...paginate import cursor_pages
 from ...store import Batch, Sweep, dumps
 from ...times import parse, stamp, utc
 from .listing import chain_pages
+from .replies import complete_replies
 from .rows import LIMIT, V2, Row, comment_row, seen
 from .scope import container_scope, scoped
 
@@ -27,8 +28,10 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
     with_bodies = mark is None
     params = {"limit": LIMIT, **({"body-format": "storage"} if with_bodies else {})}
     newest = max(filter(None, [newest, mark]), default=None)
+    saw_reply = False
     async for page in chain_pages(ctx, chain, f"{V2}/{kind}-comments", params):
         rows = scoped(ctx, [comment_row(item, kind) for item in page.items])
+        saw_reply = saw_reply or any(item.get("parentCommentId") for item in page.items)
         newest = max([newest or "", *(r["updated_at"] or "" for r in rows)]) or None
         if with_bodies:
             await ctx.emit(
@@ -38,6 +41,7 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
             )
         else:
             await touch_or_fetch_comments(ctx, kind, rows, chain, page.next)
+    await complete_replies(ctx, kind, chain.sweep, saw_reply)  # replies the listing may leave out
     scope, params_ = container_scope(ctx)
     close = Sweep("confluence_comments", chain.sweep, f"kind = ? AND {scope}", (kind, *params_))
     state = {chain.stream: None, mark_stream: dumps({"mark": newest}) if newest else None}
