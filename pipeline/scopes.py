@@ -97,6 +97,12 @@ OPERATIONS: tuple[Operation, ...] = (
         for kind in ("page", "folder", "whiteboard", "database", "embed")
     ),
     _c(f"{V2}/tasks", "read:task:confluence"),
+    Operation(
+        "confluence",
+        "GET",
+        "/wiki/rest/api/content/{id}/restriction",
+        (("read:confluence-content.all",), ("read:content-details:confluence",)),
+    ),
     _c(f"{V2}/pages/{{page-id}}/properties", PAGE),
     _c(f"{V2}/blogposts/{{blogpost-id}}/properties", PAGE),
     _c(f"{V2}/spaces/{{space-id}}/properties", SPACE),

@@ -16,6 +16,7 @@ from helpers import bearer, gateway_path
 from openapi_schema_validator import OAS30ReadValidator, validate
 
 from pipeline.scopes import OPERATIONS
+from pipeline.simulator.confluence_restore import restrictions
 from pipeline.simulator.gatekeeper import SimConfig
 from pipeline.simulator.server import Simulator
 
@@ -88,6 +89,7 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
         nodes = {}
         for node in sorted(c.tree.nodes(), key=lambda n: -len(c.tree.children(n["id"]))):
             nodes.setdefault(node["type"], node["id"])  # of each kind, the one with most children
+        restricted = next(p["id"] for p in c.contents("page") if restrictions(sim.config.seed, sim.overlay, p["id"]))
         with_props = next(p["id"] for p in c.contents("page") if sim.restore.properties(p["id"]))
         parent_page = next(p["id"] for p in c.contents("page") if c.tree.children(p["id"]))
         issue = next(i for i in j.all_issue_ids() if j.children("attachment", i))
@@ -135,6 +137,7 @@ async def test_every_endpoint_the_simulator_serves_matches_the_spec(spec_operati
             ("confluence", f"{v2}/blogposts/{blog['id']}/properties"),
             ("confluence", f"{v2}/spaces/{space}/properties"),
             ("confluence", f"{v2}/spaces/{space}/permissions"),
+            ("confluence", f"/wiki/rest/api/content/{restricted}/restriction"),
             ("confluence", f"{v2}/tasks?status=complete&completed-at-from=0&page-id={page['id']}"),
             ("jira", "/rest/api/3/project/search"),
             ("jira", "/rest/api/3/field"),

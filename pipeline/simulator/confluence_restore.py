@@ -6,13 +6,14 @@ A content property changes without a new page version (apps write them), as on a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .dataset import PAGE_BASE, PEOPLE, SPACE_BASE, WORDS, iso, moment, rng_for
-from .responses import cursor_page
+from .responses import cursor_page, json_response
 
 if TYPE_CHECKING:
     from .confluence_content import ConfluenceContent
@@ -106,8 +107,31 @@ class RestoreContent:
             )
         return found
 
+    def restrict(self, content_id: str, operation: str, principals: list[tuple[str, str]]) -> None:
+        """Restrictions change without a new version of the page."""
+        current = dict(restrictions(self.seed, self.overlay, content_id))
+        current[operation] = principals
+        self.overlay.put(f"restrictions:{content_id}", {k: v for k, v in current.items() if v})
+
     def revoke(self, space_id: str, permission_id: str) -> None:
         self.overlay.put(f"permissions:{space_id}", [p for p in self.permissions(space_id) if p["id"] != permission_id])
+
+
+def restrictions(seed: int, overlay, content_id: str) -> dict[str, list[tuple[str, str]]]:
+    """operation -> [(principal type, principal id)]: most content has none; some is read- or edit-restricted."""
+    key = f"restrictions:{content_id}"
+    if key in overlay.changed:
+        return overlay.changed[key] or {}
+    rng = rng_for(seed, "restrictions", content_id)
+    if rng.random() > 0.15:
+        return {}
+    found: dict[str, list[tuple[str, str]]] = {}
+    for operation in ("read", "update"):
+        if rng.random() < 0.6:
+            found[operation] = [("user", rng.choice(PEOPLE))] + (
+                [("group", f"group-{rng.choice(WORDS)}")] if rng.random() < 0.5 else []
+            )
+    return found
 
 
 class RestoreApi:
@@ -150,6 +174,44 @@ class RestoreApi:
             raise web.HTTPNotFound()
         return cursor_page(request, self.restore.permissions(space_id), dict, self.site_url)
 
+    async def restriction(self, request: web.Request) -> web.Response:
+        """v1: who may read and update a page or blog post (users and groups); one request per content."""
+        content_id = request.match_info["id"]
+        record = self.restore.content.content(content_id) if content_id.isdigit() else None
+        if record is None:
+            return json_response({"statusCode": 404, "message": "No content found with id"}, 404)
+        found = restrictions(self.restore.seed, self.restore.overlay, content_id)
+        base = f"{self.site_url}/wiki/rest/api/content/{content_id}/restriction"
+        results = []
+        for operation in ("read", "update"):
+            principals = found.get(operation, [])
+            users = [
+                {"type": "known", "accountId": pid, "accountType": "atlassian", "displayName": pid[-4:]}
+                for kind, pid in principals
+                if kind == "user"
+            ]
+            groups = [{"type": "group", "name": pid, "id": f"id-{pid}"} for kind, pid in principals if kind == "group"]
+            results.append(
+                {
+                    "operation": operation,
+                    "restrictions": {
+                        "user": {"results": users, "start": 0, "limit": 200, "size": len(users)},
+                        "group": {"results": groups, "start": 0, "limit": 200, "size": len(groups)},
+                    },
+                    "_expandable": {"content": f"/rest/api/content/{content_id}"},
+                    "_links": {"self": f"{base}/byOperation/{operation}"},
+                }
+            )
+        body = {
+            "results": results,
+            "start": 0,
+            "limit": 100,
+            "size": len(results),
+            "restrictionsHash": hashlib.sha1(str(sorted(found.items())).encode()).hexdigest(),
+            "_links": {"base": f"{self.site_url}/wiki", "context": "/wiki"},
+        }
+        return json_response(body)
+
     def _listing(self, request: web.Request, items: list[Record]) -> web.Response:
         wanted = request.query.get("key")
         return cursor_page(request, [p for p in items if not wanted or p["key"] == wanted], dict, self.site_url)
@@ -161,4 +223,5 @@ class RestoreApi:
             ("GET", f"{v2}/blogposts/{{blogpost-id}}/properties", self.content_properties),
             ("GET", f"{v2}/spaces/{{space-id}}/properties", self.space_properties),
             ("GET", f"{v2}/spaces/{{id}}/permissions", self.space_permissions),
+            ("GET", "/wiki/rest/api/content/{id}/restriction", self.restriction),
         ]
