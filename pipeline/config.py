@@ -37,6 +37,7 @@ TOML_KEYS: dict[str, tuple[str | None, str]] = {
     "request_timeout_s": (None, "request_timeout_s"),
     "spaces": ("confluence", "spaces"),
     "confluence_history": ("confluence", "history"),
+    "confluence_restrictions": ("confluence", "restrictions"),
     "projects": ("jira", "projects"),
     "jira_changelogs": ("jira", "changelogs"),
     "jira_worklogs": ("jira", "worklogs"),
@@ -68,6 +69,7 @@ class Settings:
     retry_budget_s: float = 600.0
     request_timeout_s: float = 300.0
     confluence_history: str = "versions"  # off | versions | bodies
+    confluence_restrictions: bool = False  # one v1 request per page and blog post, every run
     jira_changelogs: bool = False
     jira_worklogs: bool = False
     jira_overlap_minutes: int = 60

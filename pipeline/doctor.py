@@ -45,7 +45,7 @@ class Probe:
     call: Callable[[GatewayClient, dict[str, Any]], Awaitable[Any]]
 
 
-def confluence_probes() -> list[Probe]:
+def confluence_probes(settings: Settings | None = None) -> list[Probe]:
     def listing(path: str, found: str | None = None) -> Callable:
         async def call(client: GatewayClient, seen: dict[str, Any]) -> Any:
             response = await client.get("confluence", path, {"limit": 1})
@@ -101,6 +101,13 @@ def confluence_probes() -> list[Probe]:
         await client.get("confluence", f"{V2}/pages/{page['id']}/versions", {"limit": 1})
         return "readable"
 
+    async def restriction(client: GatewayClient, seen: dict[str, Any]) -> Any:
+        page = seen.get("page")
+        if not page:
+            return None
+        await client.get("confluence", f"/wiki/rest/api/content/{page['id']}/restriction")
+        return "readable ([confluence] restrictions = true)"
+
     async def people(client: GatewayClient, seen: dict[str, Any]) -> Any:
         author = (seen.get("page") or {}).get("authorId")
         if not author:
@@ -122,6 +129,11 @@ def confluence_probes() -> list[Probe]:
         *(Probe(f"GET {V2}/{kind}s/{{id}}", "confluence", node(kind)) for kind in NODE_TYPES),
         Probe(f"GET {V2}/tasks", "confluence", listing(f"{V2}/tasks")),
         Probe(f"POST {V2}/users-bulk", "confluence", people),
+        *(
+            [Probe("GET /wiki/rest/api/content/{id}/restriction", "confluence", restriction)]
+            if settings and settings.confluence_restrictions
+            else []
+        ),
     ]
 
 
@@ -221,7 +233,7 @@ async def diagnose(settings: Settings, environ: Mapping[str, str] | None = None)
                 return [*findings, Finding("OAuth token", False, str(error))]
         seen: dict[str, Any] = {}
         for probe in [
-            *(confluence_probes() if settings.wants("confluence") else []),
+            *(confluence_probes(settings) if settings.wants("confluence") else []),
             *(jira_probes(settings) if settings.wants("jira") else []),
         ]:
             findings.append(await run_probe(probe, client, seen, settings, credentials))

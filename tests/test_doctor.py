@@ -52,6 +52,18 @@ async def test_a_missing_confluence_scope_is_named(sim, tmp_path, scope):
     assert broken and all(f"add {scope}" in detail for detail in broken.values()), broken
 
 
+async def test_restrictions_switched_on_are_probed_and_their_scope_named(sim, tmp_path):
+    token = sim.tokens.add_token(
+        scopes=ALL_READ_SCOPES - {"read:confluence-content.all", "read:content-details:confluence", "search:confluence"}
+    )
+    off = await diagnose(settings_for(sim, tmp_path, products=("confluence",)), {"ATLASSIAN_TOKEN": token})
+    assert "GET /wiki/rest/api/content/{id}/restriction" not in {f.probe for f in off}
+    settings = settings_for(sim, tmp_path, products=("confluence",), confluence_restrictions=True)
+    broken = failures(await diagnose(settings, {"ATLASSIAN_TOKEN": token}))
+    detail = broken["GET /wiki/rest/api/content/{id}/restriction"]
+    assert "add read:confluence-content.all or read:content-details:confluence" in detail
+
+
 async def test_a_token_that_cannot_search_is_told_both_scopes_that_would_do(sim, tmp_path):
     token = sim.tokens.add_token(scopes=ALL_READ_SCOPES - {"search:confluence", "read:content-details:confluence"})
     findings = await diagnose(settings_for(sim, tmp_path, products=("confluence",)), {"ATLASSIAN_TOKEN": token})

@@ -7,6 +7,8 @@ import sqlite3
 from expected import expected, stored
 from helpers import run_sync
 
+from pipeline.scopes import ALL_READ_SCOPES
+from pipeline.simulator.confluence_restore import restrictions
 from pipeline.simulator.gatekeeper import SimConfig
 from pipeline.simulator.server import Simulator
 
@@ -61,3 +63,58 @@ async def test_a_later_run_reads_properties_where_the_page_moved_and_every_space
     assert conn.execute(
         "SELECT deleted_at IS NOT NULL FROM confluence_space_permissions WHERE id = ?", (revoked,)
     ).fetchone() == (1,)
+
+
+def restrictions_wanted(sim) -> set[tuple]:
+    c = sim.confluence
+    return {
+        (cid, kind, operation, principal_type, principal_id if principal_type == "user" else f"id-{principal_id}")
+        for kind in ("page", "blogpost")
+        for record in c.contents(kind)
+        if record["status"] in ("current", "archived")
+        for cid in [record["id"]]
+        for operation, principals in restrictions(sim.config.seed, sim.overlay, cid).items()
+        for principal_type, principal_id in principals
+    }
+
+
+def restrictions_stored(db) -> set[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return set(
+            conn.execute(
+                "SELECT container_id, container_type, operation, principal_type, principal_id "
+                "FROM confluence_restrictions WHERE deleted_at IS NULL"
+            )
+        )
+    finally:
+        conn.close()
+
+
+async def test_restrictions_are_off_by_default_and_exact_when_switched_on(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=6)) as sim:
+        await run_sync(sim, tmp_path, products=("confluence",))
+        assert restrictions_stored(tmp_path / "atlassian.db") == set()
+        assert not [e for e in sim.log.gateway() if e.path.endswith("/restriction")]
+        await run_sync(sim, tmp_path, products=("confluence",), confluence_restrictions=True)
+        assert restrictions_stored(tmp_path / "atlassian.db") == restrictions_wanted(sim) != set()
+        page = next(p["id"] for p in sim.confluence.contents("page") if p["status"] == "current")
+        sim.restore.restrict(page, "read", [("group", "group-auditors")])  # no page version
+        gone = next(cid for cid, *_ in restrictions_wanted(sim) if cid != page)
+        sim.restore.overlay.put(f"restrictions:{gone}", {})
+        await run_sync(sim, tmp_path, products=("confluence",), confluence_restrictions=True)
+        assert restrictions_stored(tmp_path / "atlassian.db") == restrictions_wanted(sim)
+
+
+async def test_a_token_that_cannot_read_restrictions_still_syncs_the_rest(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=6)) as sim:
+        token = sim.tokens.add_token(
+            scopes=ALL_READ_SCOPES - {"read:confluence-content.all", "read:content-details:confluence"}
+        )
+        environ = {"ATLASSIAN_TOKEN": token}
+        result = await run_sync(sim, tmp_path, environ, products=("confluence",), confluence_restrictions=True)
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+    failed = {e.stream: e.message for e in result.errors}
+    assert list(failed) == ["confluence restrictions"], failed
+    assert "read:confluence-content.all" in failed["confluence restrictions"]
+    assert got["confluence_pages"] == want["confluence_pages"]

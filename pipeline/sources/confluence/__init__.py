@@ -9,7 +9,8 @@
    and labels for the pages and blog posts whose version changed, and the rest of the page tree (folders,
    whiteboards, databases, embeds: a CQL listing, then by id what changed, then any parent still missing),
    the new versions of the pages and blog posts whose version moved, inline tasks, content properties (of
-   the pages and blog posts whose version moved, and of every space) and space permissions;
+   the pages and blog posts whose version moved, and of every space), space permissions, and page
+   restrictions when switched on;
 4. people: names for the account ids not yet known (or not refreshed for a week).
 
 Every listing is a sweep: rows it sees are stamped with the sweep's id, and when it completes, the rows in
@@ -36,7 +37,7 @@ from .contents import site_wide, sync_all_contents, sync_contents
 from .history import sync_versions
 from .labels import sync_labels
 from .people import sync_people
-from .restore import sync_content_properties, sync_space_settings
+from .restore import sync_content_properties, sync_restrictions, sync_space_settings
 from .spaces import sync_spaces
 from .tasks import sync_tasks
 from .tree import sync_tree
@@ -74,6 +75,7 @@ async def sync(ctx: SyncContext) -> None:
         group.start_soon(ctx.guarded, "confluence tasks", sync_tasks, ctx)
         group.start_soon(ctx.guarded, "confluence content properties", sync_content_properties, ctx)
         group.start_soon(ctx.guarded, "confluence space permissions", sync_space_settings, ctx, spaces)
+        group.start_soon(ctx.guarded, "confluence restrictions", sync_restrictions, ctx)
     await ctx.flush()  # people are named from every account id the tables above now hold
     await ctx.guarded("confluence people", sync_people, ctx)
 
