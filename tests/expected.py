@@ -62,12 +62,20 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
         out[table] = rows
     for kind in NODE_TYPES:
         out[f"confluence_{kind}s"] = {
-            (n["id"], n["spaceId"], n["parentId"], n["parentType"], n["title"], n["status"], n["createdAt"])
+            (
+                n["id"],
+                n["spaceId"],
+                n["parentId"],
+                n["parentType"],
+                n["title"],
+                n["status"],
+                with_millis(n["createdAt"]),
+            )
             for n in reachable_nodes(sim)
             if n["type"] == kind
         }
     out["confluence_versions"] = {
-        (cid, kind, v["number"], v["createdAt"], v["authorId"], v["message"], int(v["minorEdit"]))
+        (cid, kind, v["number"], with_millis(v["createdAt"]), v["authorId"], v["message"], int(v["minorEdit"]))
         for cid, kind in visible.items()
         for v in c.versions(cid)
     }
@@ -79,9 +87,9 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
             t["_container"],
             visible[t["_container"]],
             t["status"],
-            t["createdAt"],
-            t["dueAt"],
-            t["completedAt"],
+            with_millis(t["createdAt"]),
+            with_millis(t["dueAt"]) if t["dueAt"] else None,
+            with_millis(t["completedAt"]) if t["completedAt"] else None,
             t["assignedTo"],
             t["createdBy"],
         )

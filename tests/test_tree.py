@@ -14,7 +14,8 @@ from pipeline.simulator.confluence_tree import NODE_TYPES
 from pipeline.simulator.gatekeeper import SimConfig
 from pipeline.simulator.server import Simulator
 from pipeline.sources.confluence import tree
-from pipeline.sources.confluence.tree import cql_quote, utc_ms
+from pipeline.sources.confluence.tree import cql_quote
+from pipeline.times import utc as utc_ms
 
 NODE_FAMILIES = {f"confluence:GET:{kind}s" for kind in NODE_TYPES}
 

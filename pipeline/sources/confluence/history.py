@@ -19,9 +19,9 @@ from ...context import SyncContext
 from ...errors import ApiError, DiskFull, MissingScope
 from ...paginate import cursor_pages
 from ...store import Batch, dumps
+from ...times import utc
 from .rows import TABLES, V2, Row, body_of, version_of
 from .scope import container_scope
-from .tree import utc_ms
 
 VERSION_PAGE = 250
 AT_ONCE = 100  # containers (or bodies) per committed batch
@@ -33,7 +33,7 @@ def version_row(item: Row, container_id: str, kind: str) -> Row:
         "container_id": container_id,
         "number": item.get("number"),
         "container_type": kind,
-        "created_at": utc_ms(item.get("createdAt")),
+        "created_at": utc(item.get("createdAt")),
         "author_id": item.get("authorId"),
         "message": item.get("message"),
         "minor_edit": int(bool(item.get("minorEdit"))),

@@ -17,9 +17,9 @@ import time
 from ...context import SyncContext
 from ...paginate import cursor_pages
 from ...store import Batch, Sweep, dumps
+from ...times import utc
 from .rows import LIMIT, TABLES, V2, Row, body_of, container_of
 from .scope import selected_spaces
-from .tree import utc_ms
 
 MARK = "confluence:tasks:mark"
 BY_ID = 250  # the most ids a filter of /tasks takes
@@ -34,10 +34,10 @@ def task_row(item: Row) -> Row:
         "container_id": container,
         "container_type": container_type,
         "status": item.get("status"),
-        "created_at": utc_ms(item.get("createdAt")),
-        "updated_at": utc_ms(item.get("updatedAt")),
-        "due_at": utc_ms(item.get("dueAt")),
-        "completed_at": utc_ms(item.get("completedAt")),
+        "created_at": utc(item.get("createdAt")),
+        "updated_at": utc(item.get("updatedAt")),
+        "due_at": utc(item.get("dueAt")),
+        "completed_at": utc(item.get("completedAt")),
         "assigned_to": item.get("assignedTo"),
         "created_by": item.get("createdBy"),
         "completed_by": item.get("completedBy"),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import anyio
 
@@ -28,6 +27,7 @@ from ...context import SyncContext
 from ...errors import ApiError, MissingScope, UnexpectedResponse
 from ...paginate import items_of, next_link
 from ...store import Batch, Sweep, dumps
+from ...times import utc
 from .rows import V2, Row, version_of
 from .scope import selected_spaces
 
@@ -42,25 +42,6 @@ def node_table(kind: str) -> str:
     return f"confluence_{kind}s"
 
 
-def utc_ms(value: str | int | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and Z (`2026-05-27T07:09:12Z` gains `.000`); swap for pipeline.times.
-
-    A folder's `createdAt` comes as epoch milliseconds (a number) from a live site, though the spec says
-    a date-time string like everywhere else."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(value / 1000, UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(value) % 1000:03d}Z"
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def node_row(item: Row, listed_modified: str | None) -> Row:
     version = version_of(item)
     return {
@@ -72,8 +53,8 @@ def node_row(item: Row, listed_modified: str | None) -> Row:
         "status": item.get("status"),
         "position": item.get("position"),
         "version": version.get("number"),
-        "created_at": utc_ms(item.get("createdAt")),
-        "updated_at": utc_ms(version.get("createdAt")),
+        "created_at": utc(item.get("createdAt")),
+        "updated_at": utc(version.get("createdAt")),
         "author_id": item.get("authorId"),
         "owner_id": item.get("ownerId"),
         "raw": dumps(item),
