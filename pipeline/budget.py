@@ -9,6 +9,8 @@ I issues, c_i comments on issue i, J Jira attachments, and n(x, k) = max(1, ceil
     + attachment listing n(A,250) + labels n(L,250) + min(C, sum_l n(LP_l,250) + n(LB_l,250))
     + Confluence downloads A + versions sum over containers c of n(V_c, 250)
     + properties of each container and space, and each space's permissions C + 2S
+    + tree n(N_cql, 100) + N (the CQL listing of the N_cql current folders, whiteboards, databases and
+      embeds, then each of the N nodes by id: no listing gives their parents) + tasks n(T,250) + people n(U,250)
     + fields 1 + projects n(Pr, page served) + issue ids n(I,5000) + issues n(I,100)
     + more comments sum over c_i > 20 of n(c_i, page served) + Jira downloads J
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 import sqlite3
 from math import ceil
 from pathlib import Path
+
+from .sources.confluence.tree import NODE_TYPES, SEARCH_LIMIT
 
 CONFLUENCE_PAGE = 250
 ID_PAGE = 5000
@@ -65,6 +69,14 @@ def minimum_requests(db: Path, project_page: int = 50, comment_page: int = 100) 
             "confluence labels": n(labels, CONFLUENCE_PAGE) + min(pages + blogs, by_label),
             "confluence downloads": attachments,
             "confluence properties and permissions": pages + blogs + 2 * spaces,
+            # the tree's other nodes: one CQL listing of those CQL sees (current ones), each node once by id
+            "confluence tree": n(
+                sum(one(f"SELECT COUNT(*) FROM confluence_{k}s {live} AND status = 'current'") for k in NODE_TYPES),
+                SEARCH_LIMIT,
+            )
+            + sum(one(f"SELECT COUNT(*) FROM confluence_{k}s {live}") for k in NODE_TYPES),
+            "confluence tasks": n(one(f"SELECT COUNT(*) FROM confluence_tasks {live}"), CONFLUENCE_PAGE),
+            "confluence people": n(one("SELECT COUNT(*) FROM confluence_users"), CONFLUENCE_PAGE),
             "confluence versions": sum(
                 n(count, CONFLUENCE_PAGE)
                 for (count,) in conn.execute(

@@ -178,3 +178,20 @@ async def test_without_search_the_run_says_so_and_still_stores_the_parents_pages
     assert "search:confluence" in failed["confluence tree (CQL search)"]
     assert got["confluence_folders"], "the folders that hold pages came through the pages"
     assert_whole(tree_rows(tmp_path / "atlassian.db"))
+
+
+async def test_a_site_whose_cql_does_not_know_a_type_is_asked_type_by_type(tmp_path):
+    """A CQL query naming a type the site does not know is a 400 as a whole: the listing asks each type
+    alone, warns about the one it cannot list, and still finds those of it that hold something."""
+    async with Simulator(SimConfig(scale="small", seed=3, cql_types=("folder", "whiteboard", "database"))) as sim:
+        result = await run_sync(sim, tmp_path, products=("confluence",))
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+        searches = [e for e in sim.log.gateway() if e.family == "confluence:GET:search"]
+    assert result.status == "ok", result.errors
+    assert [w.stream for w in result.warnings] == ["confluence tree (CQL search)"]
+    assert "embed" in result.warnings[0].message
+    assert len(searches) == 1 + 4
+    for kind in ("folder", "whiteboard", "database"):
+        assert got[f"confluence_{kind}s"] == want[f"confluence_{kind}s"], kind
+    held = {row for row in want["confluence_embeds"] if any(p[2] == row[0] for p in want["confluence_pages"])}
+    assert held <= got["confluence_embeds"] <= want["confluence_embeds"], "embeds that hold pages, found through them"

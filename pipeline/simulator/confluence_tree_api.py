@@ -30,7 +30,7 @@ def epoch_ms(stamp: str) -> int:
     return round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-def parse_cql(cql: str) -> dict[str, set[str]]:
+def parse_cql(cql: str, known: tuple[str, ...] = NODE_TYPES) -> dict[str, set[str]]:
     """The few CQL clauses the simulator understands (`type`, `space`, joined by AND)."""
     wanted: dict[str, set[str]] = {}
     for clause in re.split(r"\s+and\s+", cql.strip(), flags=re.IGNORECASE):
@@ -39,6 +39,8 @@ def parse_cql(cql: str) -> dict[str, set[str]]:
             raise web.HTTPBadRequest(text=f"Could not parse cql : {cql}")
         field, values = match.group(1).lower(), match.group(4) if match.group(4) is not None else match.group(5)
         wanted[field] = {v.strip().strip('"').replace('\\"', '"') for v in values.split(",") if v.strip()}
+    if wanted.get("type", set()) - set(known) & set(NODE_TYPES):
+        raise web.HTTPBadRequest(text=f"Could not parse cql : {cql} (unknown type)")
     unknown = wanted.get("type", set()) - set(NODE_TYPES)
     if unknown:
         raise web.HTTPBadRequest(text=f"the simulator's CQL serves only {', '.join(NODE_TYPES)}, not {sorted(unknown)}")
@@ -48,6 +50,7 @@ def parse_cql(cql: str) -> dict[str, set[str]]:
 class TreeApi:
     def __init__(self, tree: TreeContent, site_url: str, now: Callable[[], float], lag_s: Callable[[], float]) -> None:
         self.tree, self.site_url, self.now, self.lag_s = tree, site_url, now, lag_s
+        self.known_types: Callable[[], tuple[str, ...]] = lambda: NODE_TYPES
 
     def shape(self, record: Record) -> Record:
         out = {k: v for k, v in record.items() if v is not None}
@@ -79,7 +82,7 @@ class TreeApi:
         cql = request.query.get("cql")
         if not cql:
             return confluence_error(400, "Bad Request", "cql is required")
-        wanted = parse_cql(cql)
+        wanted = parse_cql(cql, self.known_types())
         limit = min(int_param(request, "limit", 25, low=1), SEARCH_MAX)
         items = self._indexed(wanted)
         start, page_number = 0, 0  # `start` is ignored, as on a real site: only the cursor moves

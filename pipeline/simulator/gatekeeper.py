@@ -51,6 +51,8 @@ class SimConfig:
     account_email: str = "sync-bot@serviceaccount.atlassian.com"
     # whether the site-wide comment listings include replies (the spec says "all"; no recorded answer shows it)
     replies_in_site_listing: bool = True
+    # the node types this site's CQL knows; a query naming another is a 400, as for any unknown CQL value
+    cql_types: tuple[str, ...] = ("folder", "whiteboard", "database", "embed")
     unlicensed: tuple[str, ...] = ()  # products the account has no licence for: the gateway answers 403
     # what real sites send beyond the spec's schemas (API_NOTES §7): changelog/bulkfetch `created` as epoch
     # milliseconds, older attachment `content` URL forms. Off only to check answers against the schemas.

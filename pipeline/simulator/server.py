@@ -150,6 +150,7 @@ class Simulator:
         )
         jira.troubles = self.troubles
         tree = TreeApi(self.confluence.tree, self.site_url, self.overlay.now, lambda: self.config.search_lag_s)
+        tree.known_types = lambda: self.config.cql_types
         people, restore = PeopleApi(self.tasks, self.site_url), RestoreApi(self.restore, self.site_url)
         confluence_apis = (confluence, tree, people, restore)
         for product, api in (*(("confluence", a) for a in confluence_apis), ("jira", jira)):

@@ -78,6 +78,7 @@ class Listed:
 class TreeRun:
     ctx: SyncContext
     refused: set[str] = field(default_factory=set)  # node types this token may not read
+    listed_types: set[str] = field(default_factory=set)  # node types the CQL listing covered
 
     async def run(self) -> None:
         listed: dict[str, Listed] | None = None
@@ -89,7 +90,8 @@ class TreeRun:
         await self.ctx.guarded("confluence tree (CQL search)", search)
         if listed is not None:  # without a listing, deletions cannot be told from silence
             for kind in NODE_TYPES:
-                await self.guarded(kind, self.refresh_listed, kind, listed)
+                if kind in self.listed_types:
+                    await self.guarded(kind, self.refresh_listed, kind, listed)
         await self.ctx.guarded("confluence tree parents", self.resolve_parents)
 
     async def guarded(self, kind: str, work, *args) -> None:
@@ -104,17 +106,40 @@ class TreeRun:
 
     # -- 1. the CQL listing ---------------------------------------------------------------------
     async def listing(self) -> dict[str, Listed]:
+        """All four types in one query; if the site's CQL refuses it (a type it does not know makes the whole
+        query a 400), each type alone, and a type refused alone is found only through what is under it."""
         found: dict[str, Listed] = {}
-        async for results in self.search_pages(self.cql()):
-            for result in results:
-                content = result.get("content") or {}
-                if content.get("type") in NODE_TYPES and content.get("id"):
-                    title = content.get("title") or result.get("title")
-                    found[str(content["id"])] = Listed(content["type"], title, result.get("lastModified"))
+        try:
+            await self.collect(NODE_TYPES, found)
+            self.listed_types = set(NODE_TYPES)
+            return found
+        except ApiError as error:
+            if error.status != 400 or isinstance(error, MissingScope):
+                raise
+        found.clear()
+        for kind in NODE_TYPES:
+            try:
+                await self.collect((kind,), found)
+                self.listed_types.add(kind)
+            except ApiError as error:
+                if error.status != 400 or isinstance(error, MissingScope):
+                    raise
+                self.ctx.progress.warn(
+                    "confluence tree (CQL search)",
+                    f"this site's CQL does not know type {kind}: {kind}s are found only through what is under them",
+                )
         return found
 
-    def cql(self) -> str:
-        cql = f"type in ({', '.join(NODE_TYPES)})"
+    async def collect(self, kinds: tuple[str, ...], found: dict[str, Listed]) -> None:
+        async for results in self.search_pages(self.cql(kinds)):
+            for result in results:
+                content = result.get("content") or {}
+                if content.get("type") in kinds and content.get("id"):
+                    title = content.get("title") or result.get("title")
+                    found[str(content["id"])] = Listed(content["type"], title, result.get("lastModified"))
+
+    def cql(self, kinds: tuple[str, ...] = NODE_TYPES) -> str:
+        cql = f"type in ({', '.join(kinds)})"
         if self.ctx.settings.spaces:
             cql += f" and space in ({', '.join(cql_quote(k) for k in self.ctx.settings.spaces)})"
         return cql
