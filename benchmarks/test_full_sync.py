@@ -13,7 +13,7 @@ from pipeline.budget import minimum_requests
 from pipeline.simulator.gatekeeper import SimConfig
 from pipeline.simulator.server import Simulator
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a medium first run: ~11,000 requests
 
 
 @pytest.mark.parametrize("scale", ["small", "medium"])

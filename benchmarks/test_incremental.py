@@ -12,7 +12,7 @@ from helpers import change_a_share, run_sync
 from pipeline.simulator.gatekeeper import SimConfig
 from pipeline.simulator.server import Simulator
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a medium first run: ~11,000 requests
 
 
 async def test_incremental_requests_at_medium_scale(tmp_path):
