@@ -195,3 +195,21 @@ async def test_a_site_whose_cql_does_not_know_a_type_is_asked_type_by_type(tmp_p
         assert got[f"confluence_{kind}s"] == want[f"confluence_{kind}s"], kind
     held = {row for row in want["confluence_embeds"] if any(p[2] == row[0] for p in want["confluence_pages"])}
     assert held <= got["confluence_embeds"] <= want["confluence_embeds"], "embeds that hold pages, found through them"
+
+
+async def test_a_run_limited_to_some_spaces_lists_and_keeps_only_their_nodes(tmp_path):
+    async with Simulator(SimConfig(scale="small", seed=3)) as sim:
+        await run_sync(sim, tmp_path, products=("confluence",))
+        space = sim.confluence.space(sim.confluence.space_ids()[1])
+        other = next(n for n in sim.confluence.tree.nodes() if n["spaceId"] != space["id"] and n["type"] == "folder")
+        sim.tree_changes.rename_node(other["id"], "Renamed elsewhere")
+        sim.log.clear()
+        result = await run_sync(sim, tmp_path, products=("confluence",), spaces=(space["key"],))
+        searches = [e.query for e in sim.log.gateway() if e.family == "confluence:GET:search"]
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+    assert result.status == "ok", result.errors
+    assert searches and all(f'space in ("{space["key"]}")' in q for q in searches), searches
+    folders = {row[0]: row for row in got["confluence_folders"]}
+    assert folders[other["id"]][4] == other["title"], "another space's node is neither refreshed nor deleted"
+    mine = {row for row in want["confluence_folders"] if row[1] == space["id"]}
+    assert mine <= got["confluence_folders"]
