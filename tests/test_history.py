@@ -164,25 +164,22 @@ def test_rows_stored_before_history_was_kept_count_as_held_since_before(tmp_path
 
 def test_tables_added_later_are_covered_without_a_list(tmp_path):
     store = Store(tmp_path / "a.db").open()
-    store.conn.execute("CREATE TABLE confluence_whiteboards (id TEXT PRIMARY KEY, title TEXT, seen_sweep INTEGER)")
-    store.conn.execute("INSERT INTO confluence_whiteboards VALUES ('7', 'first', 1)")
+    store.conn.execute("CREATE TABLE confluence_later_things (id TEXT PRIMARY KEY, title TEXT, seen_sweep INTEGER)")
+    store.conn.execute("INSERT INTO confluence_later_things VALUES ('7', 'first', 1)")
     store.close()
     store = Store(tmp_path / "a.db").open()  # a later version's table, met on open
-    store.conn.execute("UPDATE confluence_whiteboards SET seen_sweep = 2")  # bookkeeping: no new state
-    assert len(history.versions(store.conn, "confluence_whiteboards", "7")) == 1
-    store.conn.execute("UPDATE confluence_whiteboards SET title = 'second'")
-    states = history.versions(store.conn, "confluence_whiteboards", "7")
+    store.conn.execute("UPDATE confluence_later_things SET seen_sweep = 2")  # bookkeeping: no new state
+    assert len(history.versions(store.conn, "confluence_later_things", "7")) == 1
+    store.conn.execute("UPDATE confluence_later_things SET title = 'second'")
+    states = history.versions(store.conn, "confluence_later_things", "7")
     assert [s.row["title"] for s in states] == ["first", "second"]
     store.close()
 
 
 def test_a_table_keyed_by_another_column_is_covered_and_shown(tmp_path):
     db = tmp_path / "a.db"
-    store = Store(db).open()
-    store.conn.execute("CREATE TABLE confluence_users (account_id TEXT PRIMARY KEY, display_name TEXT)")
-    store.close()
-    store = Store(db).open()
-    store.conn.execute("INSERT INTO confluence_users VALUES ('557058:abc', 'Ada')")
+    store = Store(db).open()  # confluence_users is keyed by account_id
+    store.conn.execute("INSERT INTO confluence_users(account_id, display_name) VALUES ('557058:abc', 'Ada')")
     stamp = store.conn.execute("SELECT valid_from FROM history WHERE id = '557058:abc'").fetchone()[0]
     store.conn.execute("UPDATE history SET valid_from = '2026-01-01T00:00:00.000Z' WHERE valid_from = ?", (stamp,))
     store.conn.execute("UPDATE confluence_users SET display_name = 'Ada Lovelace'")

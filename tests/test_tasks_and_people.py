@@ -108,3 +108,25 @@ async def test_a_token_without_the_task_and_user_scopes_still_syncs_the_rest(tmp
     )
     for table in ("confluence_pages", "confluence_versions", "confluence_folders", "confluence_comments"):
         assert got[table] == want[table], table
+
+
+def test_an_older_file_gets_the_views_with_names_and_an_up_to_date_one_is_left_alone(tmp_path):
+    from pipeline.store import Store
+
+    db = tmp_path / "old.db"
+    Store(db).open().close()
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "DROP VIEW confluence_pages_view; CREATE VIEW confluence_pages_view AS SELECT id, title FROM confluence_pages;"
+    )
+    conn.close()
+    Store(db).open().close()
+    conn = sqlite3.connect(db)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(confluence_pages_view)")]
+    before = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.close()
+    assert "author" in columns
+    Store(db).open().close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA schema_version").fetchone()[0] == before, "nothing recreated the second time"
+    conn.close()
