@@ -126,25 +126,65 @@ SEARCH = {  # full-text search, kept current by triggers
 VIEWS = """
 CREATE VIEW IF NOT EXISTS confluence_pages_view AS
 SELECT p.id, s.key AS space_key, s.name AS space_name, p.title, parent.title AS parent_title, p.status, p.version,
-       p.created_at, p.updated_at, p.author_id, p.body_text, p.deleted_at
+       p.created_at, p.updated_at, p.author_id, u.display_name AS author, p.body_text, p.deleted_at
 FROM confluence_pages p LEFT JOIN confluence_spaces s ON s.id = p.space_id
-LEFT JOIN confluence_pages parent ON parent.id = p.parent_id;
+LEFT JOIN confluence_pages parent ON parent.id = p.parent_id
+LEFT JOIN confluence_users u ON u.account_id = p.author_id;
 CREATE VIEW IF NOT EXISTS confluence_blogposts_view AS
 SELECT b.id, s.key AS space_key, s.name AS space_name, b.title, b.status, b.version, b.created_at, b.updated_at,
-       b.author_id, b.body_text, b.deleted_at
-FROM confluence_blogposts b LEFT JOIN confluence_spaces s ON s.id = b.space_id;
+       b.author_id, u.display_name AS author, b.body_text, b.deleted_at
+FROM confluence_blogposts b LEFT JOIN confluence_spaces s ON s.id = b.space_id
+LEFT JOIN confluence_users u ON u.account_id = b.author_id;
 CREATE VIEW IF NOT EXISTS confluence_comments_view AS
 SELECT c.id, c.kind, COALESCE(p.title, b.title) AS container_title, s.key AS space_key, c.parent_comment_id,
-       c.version, c.updated_at, c.author_id, c.body_text, c.deleted_at
+       c.version, c.updated_at, c.author_id, u.display_name AS author, c.body_text, c.deleted_at
 FROM confluence_comments c LEFT JOIN confluence_pages p ON p.id = c.container_id
 LEFT JOIN confluence_blogposts b ON b.id = c.container_id
-LEFT JOIN confluence_spaces s ON s.id = COALESCE(p.space_id, b.space_id);
+LEFT JOIN confluence_spaces s ON s.id = COALESCE(p.space_id, b.space_id)
+LEFT JOIN confluence_users u ON u.account_id = c.author_id;
 CREATE VIEW IF NOT EXISTS confluence_attachments_view AS
 SELECT a.id, a.title, a.media_type, a.file_size, a.version, COALESCE(p.title, b.title) AS container_title,
        s.key AS space_key, a.sha256, substr(a.sha256, 1, 2) || '/' || a.sha256 AS blob_path, a.deleted_at
 FROM confluence_attachments a LEFT JOIN confluence_pages p ON p.id = a.container_id
 LEFT JOIN confluence_blogposts b ON b.id = a.container_id
 LEFT JOIN confluence_spaces s ON s.id = COALESCE(p.space_id, b.space_id);
+CREATE VIEW IF NOT EXISTS confluence_tasks_view AS
+SELECT t.id, s.key AS space_key, COALESCE(p.title, b.title) AS container_title, t.container_type, t.status,
+       t.created_at, t.due_at, t.completed_at, assignee.display_name AS assignee, creator.display_name AS creator,
+       t.body_storage, t.deleted_at
+FROM confluence_tasks t LEFT JOIN confluence_spaces s ON s.id = t.space_id
+LEFT JOIN confluence_pages p ON p.id = t.container_id LEFT JOIN confluence_blogposts b ON b.id = t.container_id
+LEFT JOIN confluence_users assignee ON assignee.account_id = t.assigned_to
+LEFT JOIN confluence_users creator ON creator.account_id = t.created_by;
+CREATE VIEW IF NOT EXISTS confluence_versions_view AS
+SELECT v.container_id, v.container_type, COALESCE(p.title, b.title) AS title, v.number, v.created_at,
+       u.display_name AS author, v.message, v.minor_edit, v.body_storage IS NOT NULL AS has_body
+FROM confluence_versions v LEFT JOIN confluence_pages p ON p.id = v.container_id
+LEFT JOIN confluence_blogposts b ON b.id = v.container_id LEFT JOIN confluence_users u ON u.account_id = v.author_id;
+CREATE VIEW IF NOT EXISTS confluence_tree AS
+WITH RECURSIVE node(id, type, title, space_id, parent_id, parent_type) AS (
+    SELECT id, 'page', title, space_id, parent_id,
+           COALESCE(parent_type, json_extract(raw, '$.parentType'), CASE WHEN parent_id IS NOT NULL THEN 'page' END)
+    FROM confluence_pages WHERE deleted_at IS NULL
+    UNION ALL SELECT id, 'folder', title, space_id, parent_id, parent_type
+    FROM confluence_folders WHERE deleted_at IS NULL
+    UNION ALL SELECT id, 'whiteboard', title, space_id, parent_id, parent_type
+    FROM confluence_whiteboards WHERE deleted_at IS NULL
+    UNION ALL SELECT id, 'database', title, space_id, parent_id, parent_type
+    FROM confluence_databases WHERE deleted_at IS NULL
+    UNION ALL SELECT id, 'embed', title, space_id, parent_id, parent_type
+    FROM confluence_embeds WHERE deleted_at IS NULL),
+linked(id, type, title, space_id, parent_id, parent_type) AS (  -- a parent outside the store counts as the root
+    SELECT n.id, n.type, n.title, n.space_id, p.id, CASE WHEN p.id IS NOT NULL THEN n.parent_type END
+    FROM node n LEFT JOIN node p ON p.id = n.parent_id),
+walk(id, type, title, space_id, parent_id, parent_type, depth, path, trail) AS (
+    SELECT id, type, title, space_id, parent_id, parent_type, 0, title, '/' || id || '/' FROM linked
+    WHERE parent_id IS NULL
+    UNION ALL
+    SELECT c.id, c.type, c.title, c.space_id, c.parent_id, c.parent_type, w.depth + 1, w.path || ' / ' || c.title,
+           w.trail || c.id || '/'
+    FROM linked c JOIN walk w ON c.parent_id = w.id WHERE instr(w.trail, '/' || c.id || '/') = 0)
+SELECT id, type, title, space_id, parent_id, parent_type, depth, path FROM walk;
 CREATE VIEW IF NOT EXISTS jira_issues_view AS
 SELECT i.id, i.key, pr.key AS project_key, pr.name AS project_name, i.summary, i.status, i.issue_type,
        json_extract(i.fields, '$.priority.name') AS priority,
@@ -161,7 +201,20 @@ SELECT a.id, i.key AS issue_key, pr.key AS project_key, a.filename, a.mime_type,
        substr(a.sha256, 1, 2) || '/' || a.sha256 AS blob_path, a.deleted_at
 FROM jira_attachments a LEFT JOIN jira_issues i ON i.id = a.issue_id LEFT JOIN jira_projects pr ON pr.id = i.project_id;
 """
-BOOKKEEPING_COLUMNS = {"seen_sweep", "fetched_sweep", "labels_version", "sha256", "sha256_version", "download_refused"}
+BOOKKEEPING_COLUMNS = {
+    "seen_sweep",
+    "fetched_sweep",
+    "labels_version",
+    "sha256",
+    "sha256_version",
+    "download_refused",
+    "listed_modified",
+    "history_version",
+    "tasks_version",
+    "properties_version",
+}
+# tables whose rows are keyed by something other than `id`: the upsert's conflict target
+CONFLICT_KEYS = {"confluence_versions": "container_id, number", "confluence_users": "account_id"}
 CONTENT_TABLES = (
     "confluence_spaces",
     "confluence_pages",
@@ -325,6 +378,58 @@ def _v7_one_time_format(conn: sqlite3.Connection) -> None:
             )
 
 
+# The whole 2026 Confluence (step 8): the tree's other nodes, versions, tasks, people, properties, permissions,
+# restrictions; pages' parent_type; what each container's versions, tasks and properties were last read at.
+CONFLUENCE_2026 = """
+CREATE TABLE IF NOT EXISTS confluence_folders (
+    id TEXT PRIMARY KEY, space_id TEXT, parent_id TEXT, parent_type TEXT, title TEXT, status TEXT, position INTEGER,
+    version INTEGER, created_at TEXT, updated_at TEXT, author_id TEXT, owner_id TEXT, raw TEXT, deleted_at TEXT,
+    seen_sweep INTEGER, listed_modified TEXT);
+CREATE TABLE IF NOT EXISTS confluence_whiteboards (
+    id TEXT PRIMARY KEY, space_id TEXT, parent_id TEXT, parent_type TEXT, title TEXT, status TEXT, position INTEGER,
+    version INTEGER, created_at TEXT, updated_at TEXT, author_id TEXT, owner_id TEXT, raw TEXT, deleted_at TEXT,
+    seen_sweep INTEGER, listed_modified TEXT);
+CREATE TABLE IF NOT EXISTS confluence_databases (
+    id TEXT PRIMARY KEY, space_id TEXT, parent_id TEXT, parent_type TEXT, title TEXT, status TEXT, position INTEGER,
+    version INTEGER, created_at TEXT, updated_at TEXT, author_id TEXT, owner_id TEXT, raw TEXT, deleted_at TEXT,
+    seen_sweep INTEGER, listed_modified TEXT);
+CREATE TABLE IF NOT EXISTS confluence_embeds (
+    id TEXT PRIMARY KEY, space_id TEXT, parent_id TEXT, parent_type TEXT, title TEXT, status TEXT, position INTEGER,
+    version INTEGER, created_at TEXT, updated_at TEXT, author_id TEXT, owner_id TEXT, raw TEXT, deleted_at TEXT,
+    seen_sweep INTEGER, listed_modified TEXT);
+CREATE TABLE IF NOT EXISTS confluence_versions (
+    container_id TEXT, container_type TEXT, number INTEGER, created_at TEXT, author_id TEXT, message TEXT,
+    minor_edit INTEGER, body_storage TEXT, raw TEXT, PRIMARY KEY (container_id, number));
+CREATE TABLE IF NOT EXISTS confluence_tasks (
+    id TEXT PRIMARY KEY, local_id TEXT, space_id TEXT, container_id TEXT, container_type TEXT, status TEXT,
+    created_at TEXT, updated_at TEXT, due_at TEXT, completed_at TEXT, assigned_to TEXT, created_by TEXT,
+    completed_by TEXT, body_storage TEXT, raw TEXT, deleted_at TEXT, seen_sweep INTEGER);
+CREATE TABLE IF NOT EXISTS confluence_users (
+    account_id TEXT PRIMARY KEY, display_name TEXT, account_type TEXT, public_name TEXT, email TEXT,
+    account_status TEXT, time_zone TEXT, raw TEXT, refreshed_at TEXT);
+CREATE TABLE IF NOT EXISTS confluence_content_properties (
+    id TEXT PRIMARY KEY, container_id TEXT, container_type TEXT, key TEXT, value TEXT, version INTEGER, raw TEXT,
+    deleted_at TEXT, seen_sweep INTEGER);
+CREATE TABLE IF NOT EXISTS confluence_space_permissions (
+    id TEXT PRIMARY KEY, space_id TEXT, principal_type TEXT, principal_id TEXT, operation_key TEXT,
+    operation_target TEXT, raw TEXT, deleted_at TEXT, seen_sweep INTEGER);
+CREATE TABLE IF NOT EXISTS confluence_restrictions (
+    id TEXT PRIMARY KEY, container_id TEXT, container_type TEXT, operation TEXT, principal_type TEXT,
+    principal_id TEXT, principal_name TEXT, raw TEXT, deleted_at TEXT, seen_sweep INTEGER);
+"""
+
+
+def _v8_confluence_tree_history_people(conn: sqlite3.Connection) -> None:
+    run_script(conn, CONFLUENCE_2026)
+    add_columns(conn, "confluence_pages", "parent_type TEXT")
+    for table in ("confluence_pages", "confluence_blogposts"):
+        add_columns(conn, table, "history_version INTEGER", "tasks_version INTEGER", "properties_version INTEGER")
+    conn.execute(  # pages stored before: their parent's type is in the API object kept in raw
+        "UPDATE confluence_pages SET parent_type = COALESCE(json_extract(raw, '$.parentType'), "
+        "CASE WHEN parent_id IS NOT NULL THEN 'page' END) WHERE parent_type IS NULL AND raw IS NOT NULL"
+    )
+
+
 # The schema's history, oldest first; a database's user_version counts the steps it has run.
 # Append new steps at the end (see the module docstring); never edit or reorder shipped ones.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -335,6 +440,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v5_debts,
     _v6_history,
     _v7_one_time_format,
+    _v8_confluence_tree_history_people,
 ]
 
 
@@ -637,7 +743,7 @@ class Store:
         differs = [f"{table}.{c} IS NOT excluded.{c}" for c in content] + (
             [f"{table}.deleted_at IS NOT NULL"] if tracked else []
         )
-        conflict = "id" if keyed else ", ".join(cols[:2])
+        conflict = CONFLICT_KEYS.get(table) or ("id" if keyed else ", ".join(cols[:2]))
         action = f"UPDATE SET {', '.join(sets)} WHERE {' OR '.join(differs)}" if sets else "NOTHING"
         sql = (
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
