@@ -211,17 +211,75 @@ OPERATIONS: tuple[Operation, ...] = (
         ("read:attachment:jira", "read:user:jira", "read:application-role:jira", "read:avatar:jira", "read:group:jira"),
     ),
     _j("GET", "/rest/api/3/search", ISSUE_DETAILS),
+    # dimensions, people and site-wide worklogs (issue 11)
+    _j("GET", "/rest/api/3/status", ("read:status:jira",)),
+    _j("GET", "/rest/api/3/priority", ("read:priority:jira",)),  # deprecated, but priority/search needs admin
+    _j("GET", "/rest/api/3/resolution/search", ("read:resolution:jira",)),
+    _j(
+        "GET",
+        "/rest/api/3/issuetype",
+        ("read:issue-type:jira", "read:avatar:jira", "read:project-category:jira", "read:project:jira"),
+    ),
+    _j("GET", "/rest/api/3/issueLinkType", ("read:issue-link-type:jira",)),
+    _j("GET", "/rest/api/3/project/{projectIdOrKey}/versions", ("read:project-version:jira",)),
+    _j(
+        "GET",
+        "/rest/api/3/project/{projectIdOrKey}/components",
+        (
+            "read:project:jira",
+            "read:project.component:jira",
+            "read:user:jira",
+            "read:application-role:jira",
+            "read:avatar:jira",
+            "read:group:jira",
+        ),
+    ),
+    _j(
+        "GET",
+        "/rest/api/3/users/search",
+        ("read:user:jira", "read:application-role:jira", "read:avatar:jira", "read:group:jira"),
+        classic=("read:jira-user",),
+    ),
+    _j(
+        "GET",
+        "/rest/api/3/user/bulk",
+        ("read:application-role:jira", "read:group:jira", "read:user:jira", "read:avatar:jira"),
+        classic=("read:jira-user",),
+    ),
+    _j("GET", "/rest/api/3/worklog/updated", ("read:issue-worklog:jira", "read:issue-worklog.property:jira")),
+    _j("GET", "/rest/api/3/worklog/deleted", ("read:issue-worklog:jira", "read:issue-worklog.property:jira")),
+    _j(
+        "POST",
+        "/rest/api/3/worklog/list",
+        (
+            "read:comment:jira",
+            "read:group:jira",
+            "read:issue-worklog:jira",
+            "read:issue-worklog.property:jira",
+            "read:project-role:jira",
+            "read:user:jira",
+            "read:avatar:jira",
+        ),
+    ),
+)
+# Jira Software's agile API is not in the platform spec; its scopes come from Atlassian's Jira Software
+# REST docs. Only granular scopes work there (no classic one), and scoped tokens are often refused anyway.
+AGILE_OPERATIONS: tuple[Operation, ...] = (
+    Operation("jira", "GET", "/rest/agile/1.0/board", (("read:board-scope:jira-software", "read:project:jira"),)),
+    Operation("jira", "GET", "/rest/agile/1.0/board/{boardId}/sprint", (("read:sprint:jira-software",),)),
 )
 
-BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
-ALL_READ_SCOPES: frozenset[str] = frozenset(s for op in OPERATIONS for scopes in op.scope_sets for s in scopes)
+BY_NAME: dict[str, Operation] = {op.name: op for op in (*OPERATIONS, *AGILE_OPERATIONS)}
+ALL_READ_SCOPES: frozenset[str] = frozenset(
+    s for op in (*OPERATIONS, *AGILE_OPERATIONS) for scopes in op.scope_sets for s in scopes
+)
 
 
 def _pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
 
 
-PATTERNS = [(op, _pattern(op.path)) for op in OPERATIONS]
+PATTERNS = [(op, _pattern(op.path)) for op in (*OPERATIONS, *AGILE_OPERATIONS)]
 
 
 def operation_for(product: str, method: str, path: str) -> Operation | None:

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 import orjson
 from aiohttp import web
 
+from . import jira_catalog as catalog
 from . import jql
-from .dataset import blob_bytes
-from .jira_content import CUSTOM_FIELDS, STATUSES, JiraContent
+from .dataset import PEOPLE, blob_bytes
+from .jira_content import CUSTOM_FIELDS, JiraContent
 from .media import MediaSigner
 from .responses import http_error, int_param, jira_error, json_response
 from .troubles import Troubles
@@ -27,6 +28,13 @@ SEARCH_REMOVED = (
     "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
     "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
 )
+CUSTOM_TYPES = {
+    "customfield_10016": "com.atlassian.jira.plugin.system.customfieldtypes:float",
+    "customfield_10020": "com.atlassian.jira.plugin.system.customfieldtypes:select",
+    "customfield_10030": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+    catalog.SPRINT_FIELD: catalog.SPRINT_SCHEMA,
+}
+WORKLOG_PAGE = 1000  # worklog/updated, worklog/deleted and worklog/list: 1000 a page or request
 UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 
 
@@ -43,6 +51,7 @@ class JiraApi:
     ) -> None:
         self.content, self.site_url, self.signer, self.quirks = content, site_url, signer, quirks
         self.zone_name, self.zone, self.email, self.clock = zone, ZoneInfo(zone), email, clock
+        self.worklog_settle_s = 60.0  # worklog/updated leaves out the last minute's changes, as Jira does
         self.bulkfetched: list[list[str]] = []  # every bulkfetch's ids, for tests of resume
         self.searched: list[str] = []  # every search/jql query, for tests of the incremental window
         self.troubles = Troubles()  # the simulator's own, set by it
@@ -56,13 +65,66 @@ class JiraApi:
     def user(self, account_id: str | None) -> Record | None:
         if account_id is None:
             return None
+        return catalog.user_shape(self.site_url, account_id, self.zone_name)
+
+    def iso(self, ts: float | None) -> str | None:
+        """The agile API's form: UTC with milliseconds and Z."""
+        if ts is None:
+            return None
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(ts * 1000) % 1000:03d}Z"
+
+    def sprint_shape(self, record: Record) -> Record:
+        out = {
+            "id": record["id"],
+            "self": f"{self.site_url}/rest/agile/1.0/sprint/{record['id']}",
+            "state": record["state"],
+            "name": record["name"],
+            "originBoardId": record["boardId"],
+            "goal": record["goal"],
+        }
+        for key, stamp in (("startDate", "_start"), ("endDate", "_end"), ("completeDate", "_complete")):
+            if record.get(stamp) is not None:
+                out[key] = self.iso(record[stamp])
+        return out
+
+    def sprint_field(self, record: Record) -> Record:
+        """A sprint as the Sprint custom field holds it (boardId, not originBoardId; no self)."""
+        out = {k: v for k, v in self.sprint_shape(record).items() if k not in ("self", "originBoardId")}
+        return {**out, "boardId": record["boardId"]}
+
+    def version_shape(self, version: Record) -> Record:
+        out = {
+            "self": f"{self.site_url}/rest/api/3/version/{version['id']}",
+            "id": version["id"],
+            "name": version["name"],
+            "archived": version["archived"],
+            "released": version["released"],
+            "projectId": version["projectId"],
+        }
+        if version["releaseDate"]:
+            out["releaseDate"] = version["releaseDate"]
+        return out
+
+    def link_shape(self, link: Record, issue_id: str) -> Record:
+        """One link as an issue shows it: only the other end, under inwardIssue or outwardIssue."""
+        type_id, name, inward, outward = next(t for t in catalog.LINK_TYPES if t[0] == link["type"])
+        other_side = "outwardIssue" if link["inward"] == issue_id else "inwardIssue"
+        other = self.content.issue_core(link["outward"] if other_side == "outwardIssue" else link["inward"]) or {}
         return {
-            "self": f"{self.site_url}/rest/api/3/user?accountId={account_id}",
-            "accountId": account_id,
-            "displayName": f"User {account_id[-4:]}",
-            "active": True,
-            "timeZone": self.zone_name,
-            "accountType": "atlassian",
+            "id": link["id"],
+            "self": f"{self.site_url}/rest/api/3/issueLink/{link['id']}",
+            "type": {
+                "id": type_id,
+                "name": name,
+                "inward": inward,
+                "outward": outward,
+                "self": f"{self.site_url}/rest/api/3/issueLinkType/{type_id}",
+            },
+            other_side: {
+                "id": other.get("id"),
+                "key": other.get("key"),
+                "self": f"{self.site_url}/rest/api/3/issue/{other.get('id')}",
+            },
         }
 
     def project_shape(self, record: Record) -> Record:
@@ -136,12 +198,11 @@ class JiraApi:
 
     def issue_fields(self, issue: Record) -> Record:
         project = self.content.project(issue["_project"]) or {}
-        category = {
-            "new": (2, "To Do", "blue-gray"),
-            "indeterminate": (4, "In Progress", "yellow"),
-            "done": (3, "Done", "green"),
-        }[issue["_status_category"]]
-        status_id = str(10000 + [s for s, _ in STATUSES].index(issue["status"]))
+        category = catalog.CATEGORIES[issue["_status_category"]]
+        status_id = catalog.status_by_name(issue["status"])[0]
+        type_id, _, subtask, level = next(t for t in catalog.ISSUE_TYPES if t[1] == issue["issuetype"])
+        resolution = next((r for r in catalog.RESOLUTIONS if r[0] == issue.get("_resolution")), None)
+        index = catalog.project_index(issue["_project"])
         comments = self.content.children("comment", issue["id"])
         worklogs = self.content.children("worklog", issue["id"])
         fields: Record = {
@@ -158,16 +219,22 @@ class JiraApi:
                     "colorName": category[2],
                 },
             },
-            "issuetype": {
-                "id": str(10001 + ["Task", "Bug", "Story", "Epic"].index(issue["issuetype"])),
-                "name": issue["issuetype"],
-                "subtask": False,
-                "hierarchyLevel": 1 if issue["issuetype"] == "Epic" else 0,
-            },
+            "issuetype": {"id": type_id, "name": issue["issuetype"], "subtask": subtask, "hierarchyLevel": level},
             "priority": {
-                "id": str(1 + ["Highest", "High", "Medium", "Low"].index(issue["priority"])),
+                "id": next(i for i, n in catalog.PRIORITIES if n == issue["priority"]),
                 "name": issue["priority"],
             },
+            "resolution": {"id": resolution[0], "name": resolution[1]} if resolution else None,
+            "fixVersions": [
+                self.version_shape(v) for v in catalog.versions(index) if v["id"] in issue["_fix_versions"]
+            ],
+            "components": [
+                {"id": c["id"], "name": c["name"], "self": f"{self.site_url}/rest/api/3/component/{c['id']}"}
+                for c in catalog.components(index)
+                if c["id"] in issue["_components"]
+            ],
+            "issuelinks": [self.link_shape(x, issue["id"]) for x in self.content.links_of(issue["id"])],
+            "creator": self.user(issue.get("creator")),
             "labels": issue["labels"],
             "reporter": self.user(issue["reporter"]),
             "assignee": self.user(issue["assignee"]),
@@ -204,6 +271,8 @@ class JiraApi:
                     "value": value,
                     "id": str(10100 + len(value)),
                 }
+            if custom["id"] == catalog.SPRINT_FIELD:  # null when the issue was never in a sprint
+                value = [self.sprint_field(self.content.sprint(s)) for s in issue["_sprints"]] or None
             fields[custom["id"]] = value
         return fields
 
@@ -236,7 +305,11 @@ class JiraApi:
     # -- handlers -------------------------------------------------------------------------------
     async def project_search(self, request: web.Request) -> web.Response:
         keys = {k for raw in request.query.getall("keys", []) for k in raw.split(",")}
-        projects = [p for p in self.content.projects() if not keys or p["key"] in keys]
+        statuses = {s for raw in request.query.getall("status", []) for s in raw.split(",")} or {"live"}
+        listed = (self.content.projects() if "live" in statuses else []) + (
+            self.content.archived_projects() if "archived" in statuses else []
+        )
+        projects = [p for p in listed if not keys or p["key"] in keys]
         start = int_param(request, "startAt", 0)
         size = min(int_param(request, "maxResults", 50, low=1), PROJECT_PAGE_MAX)
         chunk = projects[start : start + size]
@@ -256,8 +329,11 @@ class JiraApi:
         out = []
         for f in self.content.fields():
             schema = {"type": f["schema_type"], ("custom" if f["custom"] else "system"): f["id"]}
-            if f["custom"]:
+            if f["custom"]:  # `custom` names the field's type (a plugin key), not the field
+                schema["custom"] = CUSTOM_TYPES[f["id"]]
                 schema["customId"] = int(f["id"].split("_")[1])
+                if f["schema_type"] == "array":
+                    schema["items"] = "json"
             out.append(
                 {
                     "id": f["id"],
@@ -437,6 +513,198 @@ class JiraApi:
             return web.Response(body=blob_bytes(record["_seed"], record["size"]), content_type=record["mimeType"])
         raise web.HTTPSeeOther(self.signer.sign("jira", record["id"], 1, record["filename"]))
 
+    # -- dimensions -----------------------------------------------------------------------------
+    async def statuses(self, request: web.Request) -> web.Response:
+        out = []
+        for status_id, name, key in catalog.STATUSES:
+            number, category, color = catalog.CATEGORIES[key]
+            out.append(
+                {
+                    "self": f"{self.site_url}/rest/api/3/status/{status_id}",
+                    "id": status_id,
+                    "name": name,
+                    "description": "",
+                    "iconUrl": f"{self.site_url}/images/icons/statuses/generic.png",
+                    "statusCategory": {"id": number, "key": key, "name": category, "colorName": color},
+                }
+            )
+        return json_response(out)
+
+    async def priorities(self, request: web.Request) -> web.Response:
+        return json_response(
+            [
+                {"self": f"{self.site_url}/rest/api/3/priority/{i}", "id": i, "name": n, "statusColor": "#ff0000"}
+                for i, n in catalog.PRIORITIES
+            ]
+        )
+
+    async def resolutions(self, request: web.Request) -> web.Response:
+        values = [
+            {"self": f"{self.site_url}/rest/api/3/resolution/{i}", "id": i, "name": n, "description": ""}
+            for i, n in catalog.RESOLUTIONS
+        ]
+        page = self._offset_page(request, values, "values", 50, 2)  # tiny pages: the client must follow isLast
+        page["isLast"] = page["startAt"] + page["maxResults"] >= len(values)
+        return json_response(page)
+
+    async def issue_types(self, request: web.Request) -> web.Response:
+        return json_response(
+            [
+                {
+                    "self": f"{self.site_url}/rest/api/3/issuetype/{i}",
+                    "id": i,
+                    "name": n,
+                    "description": "",
+                    "subtask": sub,
+                    "hierarchyLevel": level,
+                }
+                for i, n, sub, level in catalog.ISSUE_TYPES
+            ]
+        )
+
+    async def link_types(self, request: web.Request) -> web.Response:
+        types = [
+            {"id": i, "name": n, "inward": a, "outward": b, "self": f"{self.site_url}/rest/api/3/issueLinkType/{i}"}
+            for i, n, a, b in catalog.LINK_TYPES
+        ]
+        return json_response({"issueLinkTypes": types})
+
+    def _project_or_404(self, request: web.Request) -> Record:
+        project = self.content.project(request.match_info["projectIdOrKey"])
+        if project is None:
+            raise http_error(web.HTTPNotFound, {"errorMessages": ["No project could be found."], "errors": {}})
+        return project
+
+    async def versions(self, request: web.Request) -> web.Response:
+        project = self._project_or_404(request)
+        return json_response([self.version_shape(v) for v in catalog.versions(catalog.project_index(project["id"]))])
+
+    async def components(self, request: web.Request) -> web.Response:
+        project = self._project_or_404(request)
+        out = []
+        for c in catalog.components(catalog.project_index(project["id"])):
+            shape = {
+                "self": f"{self.site_url}/rest/api/3/component/{c['id']}",
+                "id": c["id"],
+                "name": c["name"],
+                "project": project["key"],
+                "projectId": c["projectId"],
+                "assigneeType": "PROJECT_DEFAULT",
+            }
+            if c["leadAccountId"]:
+                shape["lead"] = self.user(c["leadAccountId"])  # leadAccountId is write-only in the spec
+            out.append(shape)
+        return json_response(out)
+
+    # -- people ---------------------------------------------------------------------------------
+    async def users_search(self, request: web.Request) -> web.Response:
+        start = int_param(request, "startAt", 0)
+        size = min(int_param(request, "maxResults", 50), 4)  # fewer than asked: page until an empty answer
+        listed = catalog.LISTED_PEOPLE
+        users = [catalog.user_shape(self.site_url, a, self.zone_name, full=True) for a in listed[start : start + size]]
+        return json_response(users)
+
+    async def users_bulk(self, request: web.Request) -> web.Response:
+        wanted = request.query.getall("accountId", [])
+        if not wanted or len(wanted) > 90:
+            return jira_error(400, "Between 1 and 90 accountId values are allowed.")
+        known = set(PEOPLE)
+        users = [catalog.user_shape(self.site_url, a, self.zone_name, full=True) for a in wanted if a in known]
+        start = int_param(request, "startAt", 0)
+        size = min(int_param(request, "maxResults", 10), 90)
+        return json_response(
+            {
+                "self": str(request.url),
+                "startAt": start,
+                "maxResults": size,
+                "total": len(users),
+                "isLast": start + size >= len(users),
+                "values": users[start : start + size],
+            }
+        )
+
+    # -- worklogs, site-wide --------------------------------------------------------------------
+    def _changed_worklogs(self, request: web.Request, changes: list[tuple[int, str]], path: str) -> Record:
+        """Jira's ChangedWorklogs: up to 1000 after `since`, none from the last minute (still settling)."""
+        since = int_param(request, "since", 0)
+        settled = round((self.clock() - self.worklog_settle_s) * 1000)
+        after = [c for c in changes if since < c[0] <= settled]
+        page = after[:WORKLOG_PAGE]
+        until = page[-1][0] if page else since
+        last = len(after) <= WORKLOG_PAGE
+        body: Record = {
+            "values": [{"worklogId": int(i), "updatedTime": t, "properties": []} for t, i in page],
+            "since": since,
+            "until": until,
+            "self": f"{self.site_url}/rest/api/3/{path}?since={since}",
+            "lastPage": last,
+        }
+        if not last:
+            body["nextPage"] = f"{self.site_url}/rest/api/3/{path}?since={until}"
+        return body
+
+    async def worklogs_updated(self, request: web.Request) -> web.Response:
+        return json_response(self._changed_worklogs(request, self.content.worklog_changes(), "worklog/updated"))
+
+    async def worklogs_deleted(self, request: web.Request) -> web.Response:
+        return json_response(self._changed_worklogs(request, self.content.worklog_deletions(), "worklog/deleted"))
+
+    async def worklog_list(self, request: web.Request) -> web.Response:
+        params = orjson.loads(await request.read() or b"{}")
+        ids = params.get("ids") or []
+        if not isinstance(ids, list) or len(ids) > WORKLOG_PAGE:
+            return jira_error(400, f"Up to {WORKLOG_PAGE} worklog ids are allowed.")
+        found = (self.content.child("worklog", str(i)) for i in ids)
+        return json_response([self.worklog_shape(w) for w in found if w is not None])
+
+    # -- Jira Software (agile) ------------------------------------------------------------------
+    def _agile_page(self, request: web.Request, values: list[Record]) -> web.Response:
+        start = int_param(request, "startAt", 0)
+        size = min(int_param(request, "maxResults", 50), 50)
+        chunk = values[start : start + size]
+        return json_response(
+            {
+                "maxResults": size,
+                "startAt": start,
+                "total": len(values),
+                "isLast": start + size >= len(values),
+                "values": chunk,
+            }
+        )
+
+    async def boards(self, request: web.Request) -> web.Response:
+        values = []
+        for project in self.content.projects():
+            index = catalog.project_index(project["id"])
+            board = catalog.board_id(index)
+            if board is not None:
+                values.append(
+                    {
+                        "id": board,
+                        "self": f"{self.site_url}/rest/agile/1.0/board/{board}",
+                        "name": f"{project['key']} board",
+                        "type": "scrum",
+                        "location": {
+                            "projectId": int(project["id"]),
+                            "projectKey": project["key"],
+                            "projectName": project["name"],
+                            "projectTypeKey": project["projectTypeKey"],
+                        },
+                    }
+                )
+        return self._agile_page(request, values)
+
+    async def board_sprints(self, request: web.Request) -> web.Response:
+        board = int(request.match_info["boardId"]) if request.match_info["boardId"].isdigit() else -1
+        index = board - 1
+        if catalog.board_id(index) != board or str(10000 + index) not in self.content.project_ids():
+            return jira_error(
+                404,
+                "The requested board cannot be viewed because it either does not exist "
+                "or you do not have permission to view it.",
+            )
+        return self._agile_page(request, [self.sprint_shape(self.content.sprint(s)) for s in catalog.sprint_ids(index)])
+
     async def removed_search(self, request: web.Request) -> web.Response:
         return jira_error(410, SEARCH_REMOVED)
 
@@ -456,6 +724,20 @@ class JiraApi:
             ("GET", f"{api}/issue/{{issueIdOrKey}}/worklog", self.worklogs),
             ("GET", f"{api}/attachment/content/{{id}}", self.attachment_content),
             ("GET", f"{api}/attachment/{{id}}", self.attachment_metadata),
+            ("GET", f"{api}/status", self.statuses),
+            ("GET", f"{api}/priority", self.priorities),
+            ("GET", f"{api}/resolution/search", self.resolutions),
+            ("GET", f"{api}/issuetype", self.issue_types),
+            ("GET", f"{api}/issueLinkType", self.link_types),
+            ("GET", f"{api}/project/{{projectIdOrKey}}/versions", self.versions),
+            ("GET", f"{api}/project/{{projectIdOrKey}}/components", self.components),
+            ("GET", f"{api}/users/search", self.users_search),
+            ("GET", f"{api}/user/bulk", self.users_bulk),
+            ("GET", f"{api}/worklog/updated", self.worklogs_updated),
+            ("GET", f"{api}/worklog/deleted", self.worklogs_deleted),
+            ("POST", f"{api}/worklog/list", self.worklog_list),
+            ("GET", "/rest/agile/1.0/board", self.boards),
+            ("GET", "/rest/agile/1.0/board/{boardId}/sprint", self.board_sprints),
             ("GET", f"{api}/search", self.removed_search),
             ("POST", f"{api}/search", self.removed_search),
         ]

@@ -26,6 +26,7 @@ from .dataset import (
     moment,
     rng_for,
 )
+from .jira_catalog import LINK_TYPES, SPRINT_FIELD, components, sprint_ids, sprint_record, status_by_name, versions
 from .overlay import Overlay, RevisionCache
 
 Record = dict[str, Any]
@@ -37,7 +38,11 @@ CUSTOM_FIELDS = [
     {"id": "customfield_10016", "name": "Story point estimate", "type": "number"},
     {"id": "customfield_10020", "name": "Team", "type": "option"},
     {"id": "customfield_10030", "name": "Customer impact", "type": "string"},
+    {"id": SPRINT_FIELD, "name": "Sprint", "type": "array"},
 ]
+LINK_BASE = 50_000_000  # generated links: LINK_BASE + the inward issue's id
+ADDED_LINK_BASE = 60_000_000
+LONG_HISTORY = (120, 160)  # a few issues have more history than one page of 100
 PROJECT_TYPES = ["software", "business", "product_discovery"]
 
 
@@ -49,10 +54,23 @@ class JiraContent:
 
     # -- projects -------------------------------------------------------------------------------
     def project_ids(self) -> list[str]:
-        return [str(PROJECT_BASE + i) for i in range(self.scale.projects)]
+        """The live projects: the ones search sees."""
+        archived = self.archived_ids()
+        return [p for p in self.every_project_id() if p not in archived]
+
+    def every_project_id(self) -> list[str]:
+        """Live and archived: one more project than the scale's, archived before anyone synced it."""
+        return [str(PROJECT_BASE + i) for i in range(self.scale.projects + 1)]
+
+    def archived_ids(self) -> set[str]:
+        record = self.overlay.changed.get("archived-projects")
+        return set(record["ids"]) if record else {str(PROJECT_BASE + self.scale.projects)}
+
+    def archived_projects(self) -> list[Record]:
+        return [p for p in map(self.project, sorted(self.archived_ids())) if p]
 
     def project(self, project_id_or_key: str) -> Record | None:
-        for project_id in self.project_ids():
+        for project_id in self.every_project_id():
             record = self._make_project(int(project_id) - PROJECT_BASE)
             if project_id_or_key in (record["id"], record["key"]):
                 return record
@@ -65,7 +83,7 @@ class JiraContent:
             "id": str(PROJECT_BASE + i),
             "key": (word[:4] + suffix).upper(),
             "name": f"{word.title()} project" + (" ✨" if i == 1 else ""),
-            "projectTypeKey": PROJECT_TYPES[i % len(PROJECT_TYPES)],
+            "projectTypeKey": "business" if i == self.scale.projects else PROJECT_TYPES[i % len(PROJECT_TYPES)],
             "simplified": i % 2 == 0,
             "style": "next-gen" if i % 2 == 0 else "classic",
             "isPrivate": False,
@@ -101,7 +119,7 @@ class JiraContent:
         if key in self.overlay.changed:
             return self.overlay.changed[key]
         project_index, n = divmod(int(issue_id) - ISSUE_BASE, ISSUE_STRIDE)
-        if not (0 <= project_index < self.scale.projects and 0 <= n < self.scale.issues_per_project):
+        if not (0 <= project_index <= self.scale.projects and 0 <= n < self.scale.issues_per_project):
             return None
         return self._make_issue(issue_id, project_index, n)
 
@@ -111,11 +129,13 @@ class JiraContent:
         if key in self.overlay.changed:
             return self.overlay.changed[key] is not None
         project_index, n = divmod(int(issue_id) - ISSUE_BASE, ISSUE_STRIDE)
-        return 0 <= project_index < self.scale.projects and 0 <= n < self.scale.issues_per_project
+        return 0 <= project_index <= self.scale.projects and 0 <= n < self.scale.issues_per_project
 
     def searchable(self, issue_id: str) -> Record | None:
         """The issue as Jira's search sees it: a change shows only once the index has caught up."""
         core = self.issue_core(issue_id)
+        if core and core.get("_unsearchable"):  # e.g. a broken index entry: still answers by id
+            return None
         pending = core.get("_indexed") if core else None
         if pending and self.overlay.now() < pending[0]:
             return pending[1]  # what the index still holds (None: not in it yet)
@@ -166,6 +186,26 @@ class JiraContent:
             "customfield_10016": rng.choice([None, 1, 2, 3, 5, 8, 13]),
             "customfield_10020": rng.choice([None, *TEAMS]),
             "customfield_10030": "Customers in 🇯🇵 and 🇧🇷 affected" if rng.random() < 0.1 else None,
+            **self._extras(issue_id, project_index, category),
+        }
+
+    def _extras(self, issue_id: str, project_index: int, category: str) -> Record:
+        """Sprints, versions, components, resolution: from their own generator, so older fields keep theirs."""
+        rng = rng_for(self.seed, "issue-extra", issue_id)
+        sprints = sprint_ids(project_index)[:4]  # the future sprint has no issues yet
+        chosen: list[int] = []
+        if sprints and rng.random() < 0.7:
+            k = rng.randrange(len(sprints))
+            chosen = sprints[max(0, k - 1) : k + 1] if rng.random() < 0.3 else [sprints[k]]  # carried over
+        fix = [v["id"] for v in versions(project_index) if rng.random() < 0.3]
+        parts = [c["id"] for c in components(project_index) if rng.random() < 0.4]
+        resolution = rng.choice(["10000", "10000", "10001", "10002"]) if category == "done" else None
+        return {
+            "_sprints": chosen,
+            "_fix_versions": fix,
+            "_components": parts,
+            "_resolution": resolution,
+            "creator": rng.choice(PEOPLE),
         }
 
     def issues(self, project_id: str) -> Iterator[Record]:
@@ -179,7 +219,7 @@ class JiraContent:
         return child_count(self.seed, self.scale.attachment_rate, kind, issue_id)
 
     def child_ids(self, kind: str, issue_id: str) -> list[str]:
-        base = int(issue_id) * CHILD_STRIDE
+        base = int(issue_id) * stride(kind)
         key = f"{kind}s:{issue_id}"
         return [str(base + k) for k in range(self._generated_count(kind, issue_id))] + self.overlay.children(key)
 
@@ -191,7 +231,7 @@ class JiraContent:
         key = f"{kind}:{child_id}"
         if key in self.overlay.changed:
             return self.overlay.changed[key]
-        issue_id, k = divmod(int(child_id), CHILD_STRIDE)
+        issue_id, k = divmod(int(child_id), stride(kind))
         if not self._exists(str(issue_id)) or k >= self._generated_count(kind, str(issue_id)):
             return None
         return self._make_child(kind, child_id, str(issue_id), k)
@@ -217,11 +257,71 @@ class JiraContent:
                 _updated=created, timeSpentSeconds=rng.choice((900, 3600, 7200, 28800)), comment=adf_doc(rng, 1)
             )
         else:
-            status_from, status_to = rng.sample([s for s, _ in STATUSES], 2)
-            record.update(
-                items=[{"field": "status", "fieldtype": "jira", "fromString": status_from, "toString": status_to}]
-            )
+            record["items"] = [status_item(*rng.sample([s for s, _ in STATUSES], 2))]
+            if rng.random() < 0.3:
+                before, after = rng.sample(PEOPLE, 2)
+                record["items"].append(
+                    {
+                        "field": "assignee",
+                        "fieldtype": "jira",
+                        "fieldId": "assignee",
+                        "from": before,
+                        "fromString": f"User {before[-4:]}",
+                        "to": after,
+                        "toString": f"User {after[-4:]}",
+                    }
+                )
         return record
+
+    # -- links, sprints, worklogs ---------------------------------------------------------------
+    def links_of(self, issue_id: str) -> list[Record]:
+        """The links an issue takes part in, as either end (each link shows on both issues)."""
+        ids = [str(LINK_BASE + int(issue_id)), str(LINK_BASE + int(issue_id) - 1)]
+        ids += self.overlay.children(f"links:{issue_id}")
+        found = [self.link(i) for i in ids]
+        return [x for x in found if x and issue_id in (x["inward"], x["outward"])]
+
+    def link(self, link_id: str) -> Record | None:
+        key = f"link:{link_id}"
+        if key in self.overlay.changed:
+            record = self.overlay.changed[key]
+        elif int(link_id) >= ADDED_LINK_BASE:
+            return None
+        else:
+            inward = str(int(link_id) - LINK_BASE)
+            _, n = divmod(int(inward) - ISSUE_BASE, ISSUE_STRIDE)
+            rng = rng_for(self.seed, "link", inward)
+            if n + 1 >= self.scale.issues_per_project or rng.random() >= 0.2:
+                return None
+            record = {
+                "id": link_id,
+                "type": rng.choice(LINK_TYPES)[0],
+                "inward": inward,
+                "outward": str(int(inward) + 1),
+            }
+        if record is None or not (self._exists(record["inward"]) and self._exists(record["outward"])):
+            return None
+        return record
+
+    def sprint(self, sprint_id: int) -> Record:
+        return self.overlay.changed.get(f"sprint:{sprint_id}") or sprint_record(sprint_id)
+
+    def worklog_changes(self) -> list[tuple[int, str]]:
+        """(updated in epoch ms, id) of every worklog on a live or archived project, oldest first."""
+
+        def build() -> list[tuple[int, str]]:
+            found = []
+            for project_id in self.every_project_id():
+                for issue_id in self.issue_ids(project_id):
+                    for worklog in self.children("worklog", issue_id) if self._exists(issue_id) else []:
+                        found.append((round(worklog["_updated"] * 1000), worklog["id"]))
+            return sorted(found)
+
+        return self.cache.get(("worklog-changes",), build)
+
+    def worklog_deletions(self) -> list[tuple[int, str]]:
+        record = self.overlay.changed.get("worklogs-deleted")
+        return sorted(tuple(x) for x in record["items"]) if record else []
 
     def fields(self) -> list[Record]:
         system = [
@@ -302,6 +402,11 @@ class JiraMutations:
             "customfield_10016": None,
             "customfield_10020": None,
             "customfield_10030": None,
+            "_sprints": [],
+            "_fix_versions": [],
+            "_components": [],
+            "_resolution": None,
+            "creator": PEOPLE[0],
         }
         if self.content.search_lag_s:
             record["_indexed"] = (now + self.content.search_lag_s, None)
@@ -315,7 +420,7 @@ class JiraMutations:
 
     def add_child(self, kind: str, issue_id_or_key: str, **fields: Any) -> Record:
         issue = self._issue(issue_id_or_key)
-        child_id = str(int(issue["id"]) * CHILD_STRIDE + len(self.content.child_ids(kind, issue["id"])))
+        child_id = str(int(issue["id"]) * stride(kind) + len(self.content.child_ids(kind, issue["id"])))
         now = self.overlay.now()
         record: Record = {"id": child_id, "_issue": issue["id"], "_created": now, "_updated": now, "author": PEOPLE[3]}
         if kind == "comment":
@@ -347,7 +452,59 @@ class JiraMutations:
         if record is None:
             raise KeyError(f"no such {kind} {child_id}")
         self.overlay.put(f"{kind}:{child_id}", None)
+        if kind == "worklog":  # Jira keeps a list of deleted worklog ids with the time they went
+            gone = self.overlay.changed.get("worklogs-deleted") or {"items": []}
+            self.overlay.put(
+                "worklogs-deleted", {"items": [*gone["items"], [round(self.overlay.now() * 1000), child_id]]}
+            )
         self._touch(self._issue(record["_issue"]))
+
+    def transition(self, issue_id_or_key: str, status: str) -> Record:
+        """A status change: the issue, and a changelog entry saying from what to what."""
+        record = self._issue(issue_id_or_key)
+        category = next(c for s, c in STATUSES if s == status)
+        history = self.add_child("changelog", record["id"], items=[status_item(record["status"], status)])
+        record = self._issue(record["id"])
+        record.update(status=status, _status_category=category, _resolution="10000" if category == "done" else None)
+        self._touch(record)
+        return history
+
+    def move_to_sprint(self, issue_id_or_key: str, sprint_id: int) -> Record:
+        """Into another sprint: closed sprints stay in the field, the open one is replaced."""
+        record = self._issue(issue_id_or_key)
+        kept = [s for s in record["_sprints"] if self.content.sprint(s)["state"] == "closed"]
+        record["_sprints"] = [*kept, sprint_id]
+        self._touch(record)
+        return record
+
+    def close_sprint(self, sprint_id: int) -> Record:
+        """Completing a sprint changes the sprint, not its issues' `updated`: only the board shows it."""
+        record = dict(self.content.sprint(sprint_id))
+        record.update(state="closed", _complete=self.overlay.now())
+        self.overlay.put(f"sprint:{sprint_id}", record)
+        return record
+
+    def add_link(self, inward: str, outward: str, type_id: str = "10000") -> Record:
+        a, b = self._issue(inward), self._issue(outward)
+        link_id = str(ADDED_LINK_BASE + sum(1 for k in self.overlay.changed if k.startswith("link:")))
+        record = {"id": link_id, "type": type_id, "inward": a["id"], "outward": b["id"]}
+        self.overlay.put(f"link:{link_id}", record)
+        for issue in (a, b):
+            self.overlay.add_child(f"links:{issue['id']}", link_id)
+            self._touch(issue)
+        return record
+
+    def archive_project(self, project_key: str) -> None:
+        project = self.content.project(project_key)
+        if project is None:
+            raise KeyError(f"no such project {project_key}")
+        self.overlay.put("archived-projects", {"ids": sorted(self.content.archived_ids() | {project["id"]})})
+
+    def drop_from_search(self, issue_id_or_key: str) -> None:
+        """An issue search no longer returns, though it still answers by id (a stale index entry)."""
+        record = self._issue(issue_id_or_key)
+        record["_unsearchable"] = True
+        self.overlay.put(f"issue:{record['id']}", record)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -367,4 +524,22 @@ def child_count(seed: int, attachment_rate: float, kind: str, issue_id: str) -> 
         return rng.randint(1, 2) if rng.random() < attachment_rate else 0
     if kind == "worklog":
         return rng.randint(1, 3) if rng.random() < 0.2 else 0
-    return rng.randint(1, 6)  # changelog histories
+    return rng.randint(*LONG_HISTORY) if rng.random() < 0.04 else rng.randint(1, 6)  # changelog histories
+
+
+def stride(kind: str) -> int:
+    """Child ids are the issue's id times this plus a number; histories can run past a hundred."""
+    return 1000 if kind == "changelog" else CHILD_STRIDE
+
+
+def status_item(before: str, after: str) -> Record:
+    """A changelog item for a status change, as Jira writes it: ids in from/to, names in the strings."""
+    return {
+        "field": "status",
+        "fieldtype": "jira",
+        "fieldId": "status",
+        "from": status_by_name(before)[0],
+        "fromString": before,
+        "to": status_by_name(after)[0],
+        "toString": after,
+    }
