@@ -70,8 +70,8 @@ class Settings:
     request_timeout_s: float = 300.0
     confluence_history: str = "versions"  # off | versions | bodies
     confluence_restrictions: bool = False  # one v1 request per page and blog post, every run
-    jira_changelogs: bool = False
-    jira_worklogs: bool = False
+    jira_changelogs: bool = True  # field history: one request per 1,000 fetched issues
+    jira_worklogs: bool = True  # site-wide: a request or two when little changed
     jira_overlap_minutes: int = 60
 
     def wants(self, product: str) -> bool:

@@ -186,12 +186,51 @@ walk(id, type, title, space_id, parent_id, parent_type, depth, path, trail) AS (
     FROM linked c JOIN walk w ON c.parent_id = w.id WHERE instr(w.trail, '/' || c.id || '/') = 0)
 SELECT id, type, title, space_id, parent_id, parent_type, depth, path FROM walk;
 CREATE VIEW IF NOT EXISTS jira_issues_view AS
-SELECT i.id, i.key, pr.key AS project_key, pr.name AS project_name, i.summary, i.status, i.issue_type,
-       json_extract(i.fields, '$.priority.name') AS priority,
-       json_extract(i.fields, '$.assignee.displayName') AS assignee,
-       json_extract(i.fields, '$.reporter.displayName') AS reporter,
-       i.created, i.updated, i.description_text, i.deleted_at
-FROM jira_issues i LEFT JOIN jira_projects pr ON pr.id = i.project_id;
+SELECT i.id, i.key, pr.key AS project_key, pr.name AS project_name, i.summary,
+       COALESCE(st.name, i.status) AS status, st.category_key AS status_category,
+       COALESCE(ty.name, i.issue_type) AS issue_type,
+       COALESCE(pri.name, json_extract(i.fields, '$.priority.name')) AS priority,
+       COALESCE(res.name, json_extract(i.fields, '$.resolution.name')) AS resolution,
+       COALESCE(a.display_name, json_extract(i.fields, '$.assignee.displayName')) AS assignee,
+       COALESCE(r.display_name, json_extract(i.fields, '$.reporter.displayName')) AS reporter,
+       (SELECT s.name FROM jira_issue_sprints x JOIN jira_sprints s ON s.id = x.sprint_id
+        WHERE x.issue_id = i.id AND x.deleted_at IS NULL
+        ORDER BY COALESCE(s.start_date, '9999') DESC, CAST(s.id AS INTEGER) DESC LIMIT 1) AS sprint,
+       (SELECT group_concat(COALESCE(v.name, json_extract(f.value, '$.name')), ', ')
+        FROM json_each(i.fields, '$.fixVersions') f LEFT JOIN jira_versions v ON v.id = json_extract(f.value, '$.id'))
+        AS fix_versions,
+       json_extract(i.fields, '$.assignee.accountId') AS assignee_id,
+       json_extract(i.fields, '$.reporter.accountId') AS reporter_id,
+       i.created, i.updated, json_extract(i.fields, '$.resolutiondate') AS resolved, i.description_text, i.deleted_at
+FROM jira_issues i LEFT JOIN jira_projects pr ON pr.id = i.project_id
+LEFT JOIN jira_statuses st ON st.id = json_extract(i.fields, '$.status.id')
+LEFT JOIN jira_issue_types ty ON ty.id = json_extract(i.fields, '$.issuetype.id')
+LEFT JOIN jira_priorities pri ON pri.id = json_extract(i.fields, '$.priority.id')
+LEFT JOIN jira_resolutions res ON res.id = json_extract(i.fields, '$.resolution.id')
+LEFT JOIN jira_users a ON a.id = json_extract(i.fields, '$.assignee.accountId')
+LEFT JOIN jira_users r ON r.id = json_extract(i.fields, '$.reporter.accountId');
+CREATE VIEW IF NOT EXISTS jira_issue_status_durations AS
+WITH changes AS (
+    SELECT issue_id, changelog_id, changed_at, from_value, from_string, to_value, to_string,
+           ROW_NUMBER() OVER (PARTITION BY issue_id ORDER BY changed_at, CAST(changelog_id AS INTEGER)) AS n
+    FROM jira_issue_field_history WHERE field_id = 'status'),
+spans AS (
+    SELECT issue_id, to_value AS status_id, to_string AS status, changed_at AS entered_at,
+           LEAD(changed_at) OVER (PARTITION BY issue_id ORDER BY n) AS left_at
+    FROM changes
+    UNION ALL  -- the status an issue was created in, until its first change
+    SELECT c.issue_id, c.from_value, c.from_string, i.created, c.changed_at
+    FROM changes c JOIN jira_issues i ON i.id = c.issue_id WHERE c.n = 1
+    UNION ALL  -- issues that never changed status: in it since they were created
+    SELECT i.id, json_extract(i.fields, '$.status.id'), i.status, i.created, NULL
+    FROM jira_issues i WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.issue_id = i.id))
+SELECT s.issue_id, i.key AS issue_key, s.status_id, s.status, COUNT(*) AS times_entered,
+       MIN(s.entered_at) AS first_entered_at, MAX(s.left_at IS NULL) AS is_current,
+       ROUND(SUM(julianday(COALESCE(s.left_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(s.entered_at))
+             * 86400) AS seconds
+FROM spans s JOIN jira_issues i ON i.id = s.issue_id
+WHERE i.deleted_at IS NULL
+GROUP BY s.issue_id, s.status_id, s.status;
 CREATE VIEW IF NOT EXISTS jira_comments_view AS
 SELECT c.id, i.key AS issue_key, pr.key AS project_key, json_extract(c.raw, '$.author.displayName') AS author,
        c.created, c.updated, c.body_text, c.deleted_at
@@ -226,6 +265,17 @@ CONTENT_TABLES = (
     "jira_comments",
     "jira_attachments",
     "jira_worklogs",
+    "jira_statuses",
+    "jira_priorities",
+    "jira_resolutions",
+    "jira_issue_types",
+    "jira_issue_link_types",
+    "jira_versions",
+    "jira_components",
+    "jira_issue_links",
+    "jira_boards",
+    "jira_sprints",
+    "jira_issue_sprints",
 )
 
 
@@ -430,6 +480,66 @@ def _v8_confluence_tree_history_people(conn: sqlite3.Connection) -> None:
     )
 
 
+# Jira for analysts (issue 11): people, dimensions, links, field history, boards and sprints (step 9)
+JIRA_ANALYTICS = """
+CREATE TABLE IF NOT EXISTS jira_users (
+    id TEXT PRIMARY KEY, account_id TEXT, display_name TEXT, email_address TEXT,
+    active INTEGER, account_type TEXT, time_zone TEXT, raw TEXT);
+CREATE TABLE IF NOT EXISTS jira_statuses (
+    id TEXT PRIMARY KEY, name TEXT, category_key TEXT, category_name TEXT, raw TEXT, seen_sweep INTEGER,
+    deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_priorities (
+    id TEXT PRIMARY KEY, name TEXT, raw TEXT, seen_sweep INTEGER, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_resolutions (
+    id TEXT PRIMARY KEY, name TEXT, raw TEXT, seen_sweep INTEGER, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_issue_types (
+    id TEXT PRIMARY KEY, name TEXT, subtask INTEGER, hierarchy_level INTEGER, raw TEXT, seen_sweep INTEGER,
+    deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_issue_link_types (
+    id TEXT PRIMARY KEY, name TEXT, inward TEXT, outward TEXT, raw TEXT, seen_sweep INTEGER, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_versions (
+    id TEXT PRIMARY KEY, project_id TEXT, name TEXT, released INTEGER, archived INTEGER, release_date TEXT, raw TEXT,
+    seen_sweep INTEGER, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_components (
+    id TEXT PRIMARY KEY, project_id TEXT, name TEXT, lead_account_id TEXT, raw TEXT, seen_sweep INTEGER,
+    deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_issue_links (
+    id TEXT PRIMARY KEY, link_type_id TEXT, inward_issue_id TEXT, outward_issue_id TEXT, seen_sweep INTEGER,
+    deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_issue_field_history (
+    id TEXT PRIMARY KEY, changelog_id TEXT, issue_id TEXT, field_id TEXT, field TEXT, field_type TEXT,
+    changed_at TEXT, author_id TEXT, from_value TEXT, from_string TEXT, to_value TEXT, to_string TEXT);
+CREATE TABLE IF NOT EXISTS jira_boards (
+    id TEXT PRIMARY KEY, name TEXT, type TEXT, project_id TEXT, raw TEXT, seen_sweep INTEGER, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_sprints (
+    id TEXT PRIMARY KEY, board_id TEXT, name TEXT, state TEXT, start_date TEXT, end_date TEXT, complete_date TEXT,
+    goal TEXT, seen_sweep INTEGER, deleted_at TEXT);
+CREATE TABLE IF NOT EXISTS jira_issue_sprints (
+    id TEXT PRIMARY KEY, issue_id TEXT, sprint_id TEXT, seen_sweep INTEGER, deleted_at TEXT);
+CREATE INDEX IF NOT EXISTS idx_jira_versions_project ON jira_versions(project_id);
+CREATE INDEX IF NOT EXISTS idx_jira_components_project ON jira_components(project_id);
+CREATE INDEX IF NOT EXISTS idx_jira_links_inward ON jira_issue_links(inward_issue_id);
+CREATE INDEX IF NOT EXISTS idx_jira_links_outward ON jira_issue_links(outward_issue_id);
+CREATE INDEX IF NOT EXISTS idx_jira_history_issue ON jira_issue_field_history(issue_id, field_id, changed_at);
+CREATE INDEX IF NOT EXISTS idx_jira_sprints_board ON jira_sprints(board_id);
+CREATE INDEX IF NOT EXISTS idx_jira_issue_sprints_issue ON jira_issue_sprints(issue_id);
+CREATE INDEX IF NOT EXISTS idx_jira_issue_sprints_sprint ON jira_issue_sprints(sprint_id);
+"""
+
+
+def _v9_jira_analytics(conn: sqlite3.Connection) -> None:
+    """People, dimensions, links, field history, boards and sprints; archived projects; who wrote a worklog or
+    a change history, filled in from the raw JSON of rows stored before (a sync rewrites only what changed)."""
+    run_script(conn, JIRA_ANALYTICS)
+    add_columns(conn, "jira_projects", "archived INTEGER DEFAULT 0")
+    add_columns(conn, "jira_worklogs", "author_id TEXT")
+    add_columns(conn, "jira_changelogs", "author_id TEXT")
+    conn.execute("UPDATE jira_worklogs SET author_id = json_extract(raw, '$.author.accountId') WHERE author_id IS NULL")
+    conn.execute(
+        "UPDATE jira_changelogs SET author_id = json_extract(raw, '$.author.accountId') WHERE author_id IS NULL"
+    )
+
+
 # The schema's history, oldest first; a database's user_version counts the steps it has run.
 # Append new steps at the end (see the module docstring); never edit or reorder shipped ones.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -441,6 +551,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v6_history,
     _v7_one_time_format,
     _v8_confluence_tree_history_people,
+    _v9_jira_analytics,
 ]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.simulator import jira_catalog as catalog
 from pipeline.simulator.confluence_content import LISTED_BY_DEFAULT
 from pipeline.simulator.confluence_people import person
 from pipeline.simulator.confluence_tree import NODE_TYPES
@@ -149,7 +150,8 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
         if a.get("_container_unnamed")
     }
     out["confluence_content_labels"] = {(cid, lab["id"]) for cid in visible for lab in c.labels_of(cid)}
-    out["jira_projects"] = {(p["id"], p["key"], p["name"]) for p in j.projects()}
+    out["jira_projects"] = {(p["id"], p["key"], p["name"], 0) for p in j.projects()}
+    out["jira_projects"] |= {(p["id"], p["key"], p["name"], 1) for p in j.archived_projects()}
     issues, comments, attachments = set(), set(), set()
     for project in j.projects():
         for issue in j.issues(project["id"]):
@@ -181,6 +183,96 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
                     )
                 )
     out["jira_issues"], out["jira_comments"], out["jira_attachments"] = issues, comments, attachments
+    out.update(jira_analytics(sim))
+    return out
+
+
+def jira_analytics(sim: Simulator) -> dict[str, set[tuple]]:
+    """People, dimensions, links, field history, sprints, boards and worklogs, from the model."""
+    j, api = sim.jira, sim.jira_api
+    out: dict[str, set[tuple]] = {}
+    out["jira_statuses"] = {(i, n, k) for i, n, k in catalog.STATUSES}
+    out["jira_priorities"] = set(catalog.PRIORITIES)
+    out["jira_resolutions"] = set(catalog.RESOLUTIONS)
+    out["jira_issue_types"] = {(i, n, int(sub), level) for i, n, sub, level in catalog.ISSUE_TYPES}
+    out["jira_issue_link_types"] = set(catalog.LINK_TYPES)
+    every_project = j.projects() + j.archived_projects()
+    indexes = [catalog.project_index(p["id"]) for p in every_project]
+    out["jira_versions"] = {
+        (v["id"], str(v["projectId"]), v["name"], int(v["released"]), int(v["archived"]), v["releaseDate"])
+        for i in indexes
+        for v in catalog.versions(i)
+    }
+    out["jira_components"] = {
+        (c["id"], str(c["projectId"]), c["name"], c["leadAccountId"]) for i in indexes for c in catalog.components(i)
+    }
+    links, changelogs, history, issue_sprints, sprints, people = set(), set(), set(), set(), {}, set()
+    for project in j.projects():
+        for issue in j.issues(project["id"]):
+            people |= {issue["reporter"], issue["assignee"], issue["creator"]}
+            for link in j.links_of(issue["id"]):
+                links.add((link["id"], link["type"], link["inward"], link["outward"]))
+            for h in j.children("changelog", issue["id"]):
+                changelogs.add((h["id"], issue["id"], utc_ms(h["_created"]), h["author"]))
+                people.add(h["author"])
+                for n, item in enumerate(h["items"]):
+                    history.add(
+                        (
+                            f"{h['id']}:{n}",
+                            h["id"],
+                            issue["id"],
+                            item["fieldId"],
+                            utc_ms(h["_created"]),
+                            h["author"],
+                            item["from"],
+                            item["fromString"],
+                            item["to"],
+                            item["toString"],
+                        )
+                    )
+                    if item["fieldId"] == "assignee":
+                        people |= {item["from"], item["to"]}
+            for sprint_id in issue["_sprints"]:
+                issue_sprints.add((issue["id"], str(sprint_id)))
+            people |= {c["author"] for c in j.children("comment", issue["id"])}
+    boards = set()
+    for project in j.projects():
+        index = catalog.project_index(project["id"])
+        if catalog.board_id(index) is not None:
+            boards.add((str(catalog.board_id(index)), f"{project['key']} board", "scrum", project["id"]))
+            for sprint_id in catalog.sprint_ids(index):
+                sprints[sprint_id] = j.sprint(sprint_id)
+    out["jira_issue_links"], out["jira_issue_sprints"], out["jira_boards"] = links, issue_sprints, boards
+    out["jira_changelogs"], out["jira_issue_field_history"] = changelogs, history
+    out["jira_sprints"] = {
+        (
+            str(s["id"]),
+            str(s["boardId"]),
+            s["name"],
+            s["state"],
+            *(utc_ms(s[k]) if s.get(k) is not None else None for k in ("_start", "_end", "_complete")),
+            s["goal"] or None,
+        )
+        for s in sprints.values()
+    }
+    settled = sim.overlay.now() - api.worklog_settle_s
+    worklogs = set()
+    for project in every_project:
+        for issue in j.issues(project["id"]):
+            for w in j.children("worklog", issue["id"]):
+                if w["_updated"] <= settled:
+                    people.add(w["author"])
+                    worklogs.add(
+                        (w["id"], issue["id"], utc_ms(w["_created"]), w["timeSpentSeconds"], utc_ms(w["_updated"]))
+                    )
+    out["jira_worklogs"] = worklogs
+    people |= {c["leadAccountId"] for i in indexes for c in catalog.components(i)}
+    people = (people | set(catalog.LISTED_PEOPLE)) - {None}
+    out["jira_users"] = {
+        (a, u["displayName"], u.get("emailAddress"), int(u["active"]), u["accountType"])
+        for a in people
+        for u in [catalog.user_shape("", a, "", full=True)]
+    }
     return out
 
 
@@ -255,7 +347,7 @@ def stored(db: Path) -> dict[str, set[tuple]]:
                 "SELECT content_id, label_id FROM confluence_content_labels WHERE content_id IN "
                 f"(SELECT id FROM confluence_pages {live} UNION SELECT id FROM confluence_blogposts {live})"
             ),
-            "jira_projects": q(f"SELECT id, key, name FROM jira_projects {live}"),
+            "jira_projects": q(f"SELECT id, key, name, archived FROM jira_projects {live}"),
             "jira_issues": q(
                 "SELECT id, key, project_id, summary, status, issue_type, updated, "
                 "json_extract(fields, '$.customfield_10016'), json(json_extract(fields, '$.description')) "
@@ -263,6 +355,37 @@ def stored(db: Path) -> dict[str, set[tuple]]:
             ),
             "jira_comments": q(f"SELECT id, issue_id, updated, body FROM jira_comments {live}"),
             "jira_attachments": q(f"SELECT id, issue_id, filename, size, sha256 FROM jira_attachments {live}"),
+            "jira_statuses": q(f"SELECT id, name, category_key FROM jira_statuses {live}"),
+            "jira_priorities": q(f"SELECT id, name FROM jira_priorities {live}"),
+            "jira_resolutions": q(f"SELECT id, name FROM jira_resolutions {live}"),
+            "jira_issue_types": q(f"SELECT id, name, subtask, hierarchy_level FROM jira_issue_types {live}"),
+            "jira_issue_link_types": q(f"SELECT id, name, inward, outward FROM jira_issue_link_types {live}"),
+            "jira_versions": q(
+                f"SELECT id, project_id, name, released, archived, release_date FROM jira_versions {live}"
+            ),
+            "jira_components": q(f"SELECT id, project_id, name, lead_account_id FROM jira_components {live}"),
+            "jira_issue_links": q(
+                f"SELECT id, link_type_id, inward_issue_id, outward_issue_id FROM jira_issue_links {live}"
+            ),
+            "jira_changelogs": q(
+                "SELECT id, issue_id, created, author_id FROM jira_changelogs "
+                f"WHERE issue_id IN (SELECT id FROM jira_issues {live})"
+            ),
+            "jira_issue_field_history": q(
+                "SELECT id, changelog_id, issue_id, field_id, changed_at, author_id, from_value, from_string, "
+                "to_value, to_string FROM jira_issue_field_history "
+                f"WHERE issue_id IN (SELECT id FROM jira_issues {live})"
+            ),
+            "jira_sprints": q(
+                f"SELECT id, board_id, name, state, start_date, end_date, complete_date, goal FROM jira_sprints {live}"
+            ),
+            "jira_issue_sprints": q(
+                f"SELECT issue_id, sprint_id FROM jira_issue_sprints {live} "
+                f"AND issue_id IN (SELECT id FROM jira_issues {live})"
+            ),
+            "jira_boards": q(f"SELECT id, name, type, project_id FROM jira_boards {live}"),
+            "jira_worklogs": q(f"SELECT id, issue_id, started, time_spent_seconds, updated FROM jira_worklogs {live}"),
+            "jira_users": q("SELECT account_id, display_name, email_address, active, account_type FROM jira_users"),
         }
     finally:
         conn.close()

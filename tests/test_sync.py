@@ -86,8 +86,8 @@ async def test_oauth_client_credentials_renewed_in_the_middle_of_a_sync(tmp_path
     assert tokens_issued >= 2, "a token that lives 1.5 s was renewed during the sync"
 
 
-async def test_jira_changelogs_and_worklogs_when_switched_on(sim, tmp_path):
-    result = await run_sync(sim, tmp_path, jira_changelogs=True, jira_worklogs=True)
+async def test_jira_changelogs_and_worklogs_are_on_by_default(sim, tmp_path):
+    result = await run_sync(sim, tmp_path)
     assert result.status == "ok", result.errors
     conn = sqlite3.connect(tmp_path / "atlassian.db")
     # changelog/bulkfetch sends `created` as epoch milliseconds, as live sites do: stored in the one format
@@ -96,7 +96,9 @@ async def test_jira_changelogs_and_worklogs_when_switched_on(sim, tmp_path):
         for i in sim.jira.all_issue_ids()
         for h in sim.jira.children("changelog", i)
     }
-    want_worklogs = {w["id"] for i in sim.jira.all_issue_ids() for w in sim.jira.children("worklog", i)}
+    projects = sim.jira.every_project_id()  # worklogs are listed site-wide: archived projects' too
+    everywhere = [i for p in projects for i in sim.jira.issue_ids(p)]
+    want_worklogs = {w["id"] for i in everywhere for w in sim.jira.children("worklog", i)}
     assert set(conn.execute("SELECT id, issue_id, created FROM jira_changelogs")) == want_changelogs
     assert {r[0] for r in conn.execute("SELECT id FROM jira_worklogs")} == want_worklogs
 

@@ -10,9 +10,10 @@ from ...context import SyncContext
 from ...errors import DiskFull, UnexpectedResponse
 from ...paginate import token_pages
 from ...store import Batch, Debt, Sweep, dumps
-from .changelogs import sync_changelogs
-from .children import CHILD_TABLES, IssueChildren
+from . import history
+from .children import CHILD_TABLES, IssueChildren, links_of_gone, sprint_field_ids
 from .rows import API, BULK, ID_PAGE, Row, issue_row
+from .vanished import recheck_unseen
 
 RETRY_SIZES = (10, 1)  # issueErrors are asked again in batches this large, then one by one
 
@@ -58,13 +59,15 @@ async def close_projects(
     ctx: SyncContext, projects: list[Row], sweep: int, started_ms: int, state: dict[str, str | None]
 ) -> None:
     """Issues the sweep did not see are gone, and so are their children; the projects' marks move on."""
+    await recheck_unseen(ctx, projects, sweep, fetch_owing)
+    await history.drain(ctx, sweep)
     ids = tuple(p["id"] for p in projects)
     marks = ", ".join("?" * len(ids))
     done = dumps({"mark": started_ms, "sweep": sweep, "pending": False})
     state = {**state, **{f"jira:issues:{p['id']}": done for p in projects}}
     gone = f"issue_id IN (SELECT id FROM jira_issues WHERE project_id IN ({marks}) AND deleted_at IS NOT NULL)"
     closes = [Batch("jira_issues", close=Sweep("jira_issues", sweep, f"project_id IN ({marks})", ids), state=state)]
-    closes += [Batch(t, close=Sweep(t, -1, gone, ids)) for t in CHILD_TABLES]
+    closes += [Batch(t, close=Sweep(t, -1, gone, ids)) for t in CHILD_TABLES] + links_of_gone(marks, ids)
     await ctx.emit_together(closes)
 
 
@@ -141,20 +144,18 @@ async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> list[str
         raise UnexpectedResponse(f"{API}/issue/bulkfetch answered without an 'issues' list")
     errors = response.data.get("issueErrors") or []
     await ctx.emit(Batch("jira_issues", [{**issue_row(issue), "seen_sweep": sweep} for issue in issues]))
-    children = IssueChildren(sweep, ctx.settings.jira_worklogs)
+    children = IssueChildren(sweep, sprint_field_ids(ctx))
     for issue in issues:
         await children.collect(ctx, issue)
     await children.emit(ctx)
-    if ctx.settings.jira_changelogs:
-        await sync_changelogs(ctx, [str(i["id"]) for i in issues])
-    # last: an issue counts as fetched in this sweep only once everything under it is committed; what it owed
-    # is paid in the same transaction
+    # last: an issue counts as fetched in this sweep only once everything under it (history too) is
+    # committed; what it owed is paid in the same transaction
     fetched = [str(i["id"]) for i in issues]
     refused = unreturned(ids, fetched, errors)
     gone = [i for i in ids if i not in refused and i not in set(fetched)]  # not found, or no longer visible
-    stamps = [{"id": i, "fetched_sweep": sweep} for i in fetched]
-    paid = [("jira_issue", i) for i in (*fetched, *gone)]  # a gone issue is owed nothing: the sweep marks it
-    await ctx.emit(Batch("jira_issues", stamps, update_only=True, paid=paid))
+    if gone:  # a gone issue is owed nothing: the sweep marks it
+        await ctx.emit(Batch("jira_issues", paid=[("jira_issue", i) for i in gone]))
+    await history.after_fetch(ctx, fetched, sweep)  # marks the fetched ones, and pays them, with their history
     return refused
 
 

@@ -92,12 +92,19 @@ def worklog_row(item: Row, issue_id: str) -> Row:
         "started": utc(item.get("started")),
         "time_spent_seconds": item.get("timeSpentSeconds"),
         "updated": utc(item.get("updated")),
+        "author_id": account_of(item.get("author")),
         "raw": dumps(item),
     }
 
 
 def changelog_row(item: Row, issue_id: str) -> Row:
-    return {"id": str(item["id"]), "issue_id": issue_id, "created": utc(item.get("created")), "raw": dumps(item)}
+    return {
+        "id": str(item["id"]),
+        "issue_id": issue_id,
+        "created": utc(item.get("created")),
+        "author_id": account_of(item.get("author")),
+        "raw": dumps(item),
+    }
 
 
 def complete(listing: Any, key: str) -> list[Row] | None:
