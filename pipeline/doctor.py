@@ -28,6 +28,8 @@ from .tenant import discover_cloud_id, is_atlassian_site, site_url
 
 V2 = "/wiki/api/v2"
 API = "/rest/api/3"
+AGILE = "/rest/agile/1.0"
+DIMENSIONS = ("status", "priority", "resolution/search", "issuetype", "issueLinkType")
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,56 @@ def jira_probes(settings: Settings) -> list[Probe]:
             client._judge("jira", "GET", url, "probe", response, await response.read())
             return f"answered {response.status}"
 
+    def whole(path: str) -> Callable:
+        async def call(client: GatewayClient, seen: dict[str, Any]) -> Any:
+            data = (await client.get("jira", path, {"maxResults": 1} if "search" in path else None)).data
+            items = data.get("values", data.get("issueLinkTypes")) if isinstance(data, dict) else data
+            return f"{len(items or [])} item(s)"
+
+        return call
+
+    def per_project(part: str) -> Callable:
+        async def call(client: GatewayClient, seen: dict[str, Any]) -> Any:
+            if "project" not in seen:
+                return None
+            data = (await client.get("jira", f"{API}/project/{seen['project']['id']}/{part}")).data
+            return f"{len(data or [])} {part} in {seen['project'].get('key')}"
+
+        return call
+
+    async def changelogs(client: GatewayClient, seen: dict[str, Any]) -> Any:
+        if "issue" not in seen:
+            return None
+        body = {"issueIdsOrKeys": [seen["issue"]], "maxResults": 1}
+        logs = (await client.post("jira", f"{API}/changelog/bulkfetch", body)).data.get("issueChangeLogs") or []
+        return f"history of {len(logs)} issue(s)"
+
+    async def worklogs(client: GatewayClient, seen: dict[str, Any]) -> Any:
+        data = (await client.get("jira", f"{API}/worklog/updated", {"since": 0})).data
+        ids = [v["worklogId"] for v in data.get("values") or [] if isinstance(v, dict) and "worklogId" in v][:1]
+        if ids:
+            await client.post("jira", f"{API}/worklog/list", {"ids": ids})
+        await client.get("jira", f"{API}/worklog/deleted", {"since": 0})
+        return "changed, listed and deleted worklogs readable" if ids else "readable (no worklog on the site)"
+
+    async def agile(client: GatewayClient, seen: dict[str, Any]) -> Any:
+        """Optional: a refusal is the gap a sync records (sprints from the Sprint field only), not a failure."""
+        try:
+            values = (await client.get("jira", f"{AGILE}/board", {"maxResults": 1})).data.get("values") or []
+            if values:
+                await client.get("jira", f"{AGILE}/board/{values[0]['id']}/sprint", {"maxResults": 1})
+        except (MissingScope, Unauthorized) as refusal:
+            return (
+                f"not reachable ({refusal.__class__.__name__}): syncs go on without boards and sprints without "
+                "issues (a gap, not a failure); add read:board-scope:jira-software + read:project:jira + "
+                "read:sprint:jira-software to the token to fill them"
+            )
+        except ApiError as error:
+            if error.status in (403, 404):
+                return f"not available ({error.status}): no Jira Software here; sprints come from the Sprint field"
+            raise
+        return f"{len(values)} board(s) on the first page, with their sprints"
+
     probes = [
         Probe(f"GET {API}/project/search", "jira", projects),
         Probe(f"GET {API}/field", "jira", fields),
@@ -195,15 +247,16 @@ def jira_probes(settings: Settings) -> list[Probe]:
         Probe(f"POST {API}/issue/bulkfetch", "jira", bulkfetch),
         Probe(f"GET {API}/issue/{{issueIdOrKey}}/comment", "jira", per_issue(f"{API}/issue/{{issue}}/comment")),
         Probe(f"GET {API}/attachment/content/{{id}}", "jira", attachment),
+        *(Probe(f"GET {API}/{path}", "jira", whole(f"{API}/{path}")) for path in DIMENSIONS),
+        Probe(f"GET {API}/project/{{projectIdOrKey}}/versions", "jira", per_project("versions")),
+        Probe(f"GET {API}/project/{{projectIdOrKey}}/components", "jira", per_project("components")),
+        Probe(f"GET {API}/users/search", "jira", whole(f"{API}/users/search")),
+        Probe("GET /rest/agile/1.0/board", "jira", agile),
     ]
     if settings.jira_worklogs:
-        probes.append(
-            Probe(f"GET {API}/issue/{{issueIdOrKey}}/worklog", "jira", per_issue(f"{API}/issue/{{issue}}/worklog"))
-        )
+        probes.append(Probe(f"GET {API}/worklog/updated", "jira", worklogs))
     if settings.jira_changelogs:
-        probes.append(
-            Probe(f"GET {API}/issue/{{issueIdOrKey}}/changelog", "jira", per_issue(f"{API}/issue/{{issue}}/changelog"))
-        )
+        probes.append(Probe(f"POST {API}/changelog/bulkfetch", "jira", changelogs))
     return probes
 
 

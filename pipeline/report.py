@@ -28,6 +28,7 @@ def summarize(db_path: Path, runs: int = 5) -> dict[str, Any]:
             "tables": table_counts(conn),
             "spaces": rows(conn, SPACES),
             "projects": projects(conn),
+            "jira": jira_section(conn),
             "last_run": last_run_changes(conn, last_runs),
             "runs": last_runs,
             "largest_attachments": rows(conn, LARGEST),
@@ -95,8 +96,11 @@ def rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[dict[st
 
 def table_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     counts = {}
-    for table in (*CONTENT_TABLES, "confluence_labels", "confluence_content_labels", "jira_fields", "jira_changelogs"):
+    more = ("jira_fields", "jira_changelogs", "jira_issue_field_history", "jira_users")
+    for table in (*CONTENT_TABLES, "confluence_labels", "confluence_content_labels", *more):
         columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if not columns:
+            continue  # a database written before this table existed
         deleted = "SUM(deleted_at IS NOT NULL)" if "deleted_at" in columns else "0"
         total, gone = conn.execute(f"SELECT COUNT(*), COALESCE({deleted}, 0) FROM {table}").fetchone()
         counts[table] = {"rows": total - gone, "deleted": gone}
@@ -148,6 +152,36 @@ def projects(conn: sqlite3.Connection) -> list[dict[str, Any]]:
                 ).fetchall()
             )
     return found
+
+
+def jira_section(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Issues by status category per project, sprints in progress, and what the token could not reach."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'jira_issue_sprints'").fetchone():
+        return {"by_category": [], "sprints": [], "gaps": []}  # a database from before these tables
+    by_category = rows(
+        conn,
+        """
+        SELECT project_key AS project, SUM(status_category = 'new') AS to_do,
+               SUM(status_category = 'indeterminate') AS in_progress, SUM(status_category = 'done') AS done,
+               SUM(status_category IS NULL) AS unknown
+        FROM jira_issues_view WHERE deleted_at IS NULL GROUP BY project_key ORDER BY project_key""",
+    )
+    sprints = rows(
+        conn,
+        """
+        SELECT s.name, b.name AS board, s.start_date, s.end_date,
+               COUNT(i.id) AS issues, COALESCE(SUM(st.category_key = 'done'), 0) AS done
+        FROM jira_sprints s LEFT JOIN jira_boards b ON b.id = s.board_id
+        LEFT JOIN jira_issue_sprints x ON x.sprint_id = s.id AND x.deleted_at IS NULL
+        LEFT JOIN jira_issues i ON i.id = x.issue_id AND i.deleted_at IS NULL
+        LEFT JOIN jira_statuses st ON st.id = json_extract(i.fields, '$.status.id')
+        WHERE s.state = 'active' AND s.deleted_at IS NULL GROUP BY s.id ORDER BY s.end_date, s.name""",
+    )
+    gaps = [
+        orjson.loads(r[0])["message"]
+        for r in conn.execute("SELECT value FROM sync_state WHERE stream LIKE 'jira:gaps:%' ORDER BY stream")
+    ]
+    return {"by_category": by_category, "sprints": sprints, "gaps": gaps}
 
 
 def recent_runs(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
@@ -329,6 +363,21 @@ class Text:
             + ", ".join(f"{k} {v}" for k, v in p["by_status"].items())
             for p in s["projects"]
         ]
+        jira = s["jira"]
+        if jira["by_category"]:
+            out.append("Jira issues by status category (to do / in progress / done):")
+            out += [
+                f"  {c['project']:<10} {c['to_do']:>6} {c['in_progress']:>6} {c['done']:>6}"
+                for c in jira["by_category"]
+            ]
+        if jira["sprints"]:
+            out.append("Sprints in progress:")
+            out += [
+                f"  {sp['name']} ({sp['board'] or 'board unknown'}, ends {sp['end_date'] or '?'}): "
+                f"{sp['done']}/{sp['issues']} issues done"
+                for sp in jira["sprints"]
+            ]
+        out += [f"Gap: {gap}" for gap in jira["gaps"]]
         last = s["last_run"]
         if last:
             out.append(f"Last run #{last['run']} ({last['status']}) changed:")
@@ -422,6 +471,28 @@ class Markdown:
             + " |"
             for p in s["projects"]
         ]
+        jira = s["jira"]
+        if jira["by_category"]:
+            out += ["", "### Jira issues by status category", "", "| project | to do | in progress | done |"]
+            out += ["|---|---:|---:|---:|"]
+            out += [
+                f"| {c['project']} | {c['to_do']} | {c['in_progress']} | {c['done']} |" for c in jira["by_category"]
+            ]
+        if jira["sprints"]:
+            out += [
+                "",
+                "### Sprints in progress",
+                "",
+                "| sprint | board | ends | issues | done |",
+                "|---|---|---|---:|---:|",
+            ]
+            out += [
+                f"| {sp['name']} | {sp['board'] or ''} | {sp['end_date'] or ''} | {sp['issues']} | {sp['done']} |"
+                for sp in jira["sprints"]
+            ]
+        if jira["gaps"]:
+            out += ["", "> [!NOTE]", "> Not reached by the token (the runs go on without it):"]
+            out += [f"> - {gap}" for gap in jira["gaps"]]
         out += ["", "### Largest attachments", "", "| size | where | file |", "|---:|---|---|"]
         out += [
             f"| {human_bytes(a['bytes'])} | {a['product']} {a['place']} | {a['name']} |"

@@ -184,7 +184,7 @@ class JiraApi:
             "id": record["id"],
             "issueId": record["_issue"],
             "author": self.user(record["author"]),
-            "comment": record["comment"],
+            "comment": record.get("comment"),
             "created": self.stamp(record["_created"]),
             "updated": self.stamp(record["_updated"]),
             "started": self.stamp(record["_created"]),

@@ -91,7 +91,8 @@ class JiraContent:
         }
 
     def projects(self) -> list[Record]:
-        return [self._make_project(i) for i in range(self.scale.projects)]
+        """The live projects (project/search's default)."""
+        return [self._make_project(int(p) - PROJECT_BASE) for p in self.project_ids()]
 
     # -- issues ---------------------------------------------------------------------------------
     def issue_ids(self, project_id: str) -> list[str]:
