@@ -11,8 +11,15 @@ I issues, c_i comments on issue i, J Jira attachments, and n(x, k) = max(1, ceil
     + properties of each container and space, and each space's permissions C + 2S
     + tree n(N_cql, 100) + N (the CQL listing of the N_cql current folders, whiteboards, databases and
       embeds, then each of the N nodes by id: no listing gives their parents) + tasks n(T,250) + people n(U,250)
-    + fields 1 + projects n(Pr, page served) + issue ids n(I,5000) + issues n(I,100)
+    + fields 1 + projects n(Pr, page served) + archived projects n(Pa, page served)
+    + issue ids n(I,5000) + issues n(I,100) + field history max(n(I,1000), n(H,10000))
     + more comments sum over c_i > 20 of n(c_i, page served) + Jira downloads J
+    + dimensions 5 (statuses, priorities, resolutions, issue and link types; more if resolutions page)
+    + versions and components 2 (Pr + Pa) + boards and their sprints 1 + Bo (when the agile API answers)
+    + worklogs 2 n(W,1000) + 1 (changed ids, the worklogs, deletions) + Jira people n(Uj, page served) + 1
+
+with H changelog entries, W worklogs, Bo boards, Uj people Jira lists. An incremental run (see
+`incremental_requests`) pays the listings read whole every run, then only for what changed.
 
 Downloads count one gateway request each; the redirect target (the media host) is not the gateway and
 does not spend the site's rate limit. The sync lists pages per space and issues per project, so that
@@ -37,7 +44,9 @@ def n(count: int, per_page: int) -> int:
     return max(1, ceil(count / per_page))
 
 
-def minimum_requests(db: Path, project_page: int = 50, comment_page: int = 100) -> dict[str, int]:
+def minimum_requests(
+    db: Path, project_page: int = 50, comment_page: int = 100, user_page: int = 1000, resolution_page: int = 50
+) -> dict[str, int]:
     """The budget, per term, for the site as a full sync stored it in `db`."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
@@ -91,8 +100,58 @@ def minimum_requests(db: Path, project_page: int = 50, comment_page: int = 100) 
             "jira issues": n(issues, BULK),
             "jira comments beyond the inline 20": sum(n(count, comment_page) for (count,) in busy),
             "jira downloads": one(f"SELECT COUNT(*) FROM jira_attachments {live}"),
+            **jira_analytics_terms(one, issues, user_page, resolution_page, project_page),
         }
     finally:
         conn.close()
     budget["total"] = sum(budget.values())
     return budget
+
+
+def jira_analytics_terms(one, issues: int, user_page: int, resolution_page: int, project_page: int) -> dict[str, int]:
+    """The listings analysts' tables add to a full sync."""
+    live = "WHERE deleted_at IS NULL"
+    projects = one(f"SELECT COUNT(*) FROM jira_projects {live}")
+    archived = one(f"SELECT COUNT(*) FROM jira_projects {live} AND archived = 1")
+    boards = one(f"SELECT COUNT(*) FROM jira_boards {live}")
+    worklogs = one("SELECT COUNT(*) FROM jira_worklogs")  # deleted ones were listed too, once
+    return {
+        "jira archived projects": n(archived, project_page),
+        "jira dimensions": 4 + n(one("SELECT COUNT(*) FROM jira_resolutions"), resolution_page),
+        "jira versions and components": 2 * projects,
+        "jira boards and sprints": (1 + boards) if boards else 0,
+        "jira field history": max(n(issues, 1000), n(one("SELECT COUNT(*) FROM jira_changelogs"), 10000)),
+        "jira worklogs": 2 * n(worklogs, 1000) + 1,
+        "jira people": n(one("SELECT COUNT(*) FROM jira_users"), user_page) + 1,  # the last page is empty
+    }
+
+
+def incremental_requests(
+    projects: int,
+    archived: int,
+    boards: int | None,
+    changed_issues: int,
+    busy_issues: int = 0,
+    changed_worklogs: int = 0,
+    unseen_issues: int = 0,
+    new_people: int = 0,
+    user_pages: int = 1,
+    resolution_pages: int = 1,
+) -> int:
+    """The requests of an incremental Jira run: what is listed whole every run, then what changed.
+
+    `boards` None: the agile API refused (one request learns it). `unseen_issues`: issues the full id
+    listing no longer returns, asked for by id before they are called deleted. `busy_issues`: changed
+    issues with more than the inline 20 comments. `user_pages`: pages of users/search, not counting the
+    empty page that ends it."""
+    fixed = 1 + 2 * n(projects, 50)  # fields; live and archived project listings
+    fixed += 4 + resolution_pages  # statuses, priorities, issue and link types; resolutions
+    fixed += 2 * (projects + archived)  # versions and components of each project
+    fixed += 1 + (boards or 0)  # boards, then each board's sprints
+    fixed += 2 * n(projects, 50)  # issue ids updated since the mark, then every id (deletions)
+    fixed += 2  # worklogs changed and deleted since the last run
+    fixed += user_pages + 1  # people
+    by_change = ceil(changed_issues / 100) + ceil(changed_issues / 1000) + busy_issues
+    by_change += ceil(changed_worklogs / 1000)  # worklog/list (and as many more worklog/updated pages, less one)
+    by_change += max(0, ceil(changed_worklogs / 1000) - 1) + ceil(unseen_issues / 100) + ceil(new_people / 50)
+    return fixed + by_change
