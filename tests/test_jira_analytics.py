@@ -33,6 +33,9 @@ def settle(sim: Simulator, seconds: float = 120) -> None:
 async def test_history_past_100_numeric_times_people_without_email_and_links_once(sim, tmp_path):
     result = await run_sync(sim, tmp_path)
     assert result.status == "ok", result.errors
+    bulkfetches = [e for e in sim.log.gateway() if e.path.endswith("/issue/bulkfetch")]
+    histories = [e for e in sim.log.gateway() if e.path.endswith("/changelog/bulkfetch")]
+    assert len(bulkfetches) == 2 and len(histories) == 1, "one history request for both projects' bulkfetches"
     conn = sqlite3.connect(tmp_path / "atlassian.db")
     longest = conn.execute("SELECT COUNT(*) FROM jira_changelogs GROUP BY issue_id ORDER BY 1 DESC").fetchone()[0]
     assert longest > 100, "histories are paged, not cut at 100"
@@ -186,3 +189,14 @@ def _settings(sim, tmp_path):
     from helpers import settings_for
 
     return settings_for(sim, tmp_path, products=("jira",))
+
+
+async def test_a_run_limited_to_some_projects_keeps_only_their_boards_and_worklogs(sim, tmp_path):
+    apollo, boreal = sim.jira.projects()
+    result = await run_sync(sim, tmp_path, products=("jira",), projects=(boreal["key"],))
+    assert result.status == "ok", result.errors
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    assert conn.execute("SELECT COUNT(*) FROM jira_boards").fetchone() == (0,), "APOL's board is not asked for"
+    issues = set(sim.jira.issue_ids(boreal["id"]))
+    want = {w["id"] for i in issues for w in sim.jira.children("worklog", i)}
+    assert want and {r[0] for r in conn.execute("SELECT id FROM jira_worklogs")} == want

@@ -59,7 +59,7 @@ async def sync(ctx: SyncContext) -> None:
             group.start_soon(
                 ctx.guarded, f"jira versions and components of {project['key']}", sync_project_parts, ctx, project
             )
-        group.start_soon(ctx.guarded, "jira boards", sync_boards, ctx)
+        group.start_soon(ctx.guarded, "jira boards", sync_boards, ctx, projects + archived)
         for project in projects:
             if project not in known:
                 group.start_soon(ctx.guarded, f"jira issues of {project['key']}", sync_new_project, ctx, project, bulk)

@@ -70,14 +70,18 @@ def board_row(item: Row) -> Row:
     }
 
 
-async def sync_boards(ctx: SyncContext) -> None:
-    """Every board and each one's sprints; a refused agile API is a gap, not a failure."""
+async def sync_boards(ctx: SyncContext, projects: list[Row]) -> None:
+    """Every board and each one's sprints; a refused agile API is a gap, not a failure. With --projects,
+    only the boards located in those projects."""
     sweep = ctx.run_id
     boards: list[Row] = []
+    wanted = {str(p["id"]) for p in projects} if ctx.settings.projects else None
 
     async def save(items: list[Row]) -> None:
-        boards.extend(items)
-        await ctx.emit(Batch("jira_boards", [{**board_row(b), "seen_sweep": sweep} for b in items]))
+        rows = [board_row(b) for b in items]
+        kept = [(b, r) for b, r in zip(items, rows, strict=True) if wanted is None or r["project_id"] in wanted]
+        boards.extend(b for b, _ in kept)
+        await ctx.emit(Batch("jira_boards", [{**r, "seen_sweep": sweep} for _, r in kept]))
 
     try:
         await offset_all(ctx.client, "jira", f"{AGILE}/board", "values", save, page_size=50)
@@ -92,7 +96,11 @@ async def sync_boards(ctx: SyncContext) -> None:
         ctx.progress.warn("jira boards", message)
         await ctx.emit(Batch("jira_boards", state={GAP: dumps({"run": ctx.run_id, "message": message})}))
         return
-    await ctx.emit(Batch("jira_boards", close=Sweep("jira_boards", sweep), state={GAP: None}))
+    scope = Sweep("jira_boards", sweep)
+    if wanted is not None:
+        ids = tuple(sorted(wanted))
+        scope = Sweep("jira_boards", sweep, f"project_id IN ({', '.join('?' * len(ids))})", ids)
+    await ctx.emit(Batch("jira_boards", close=scope, state={GAP: None}))
     async with anyio.create_task_group() as group:
         for board in boards:
             group.start_soon(ctx.guarded, f"jira sprints of board {board['id']}", sync_board_sprints, ctx, board)
