@@ -137,17 +137,18 @@ def incremental_requests(
     new_people: int = 0,
     user_pages: int = 1,
     resolution_pages: int = 1,
+    sprint_pages: int | None = None,
 ) -> int:
     """The requests of an incremental Jira run: what is listed whole every run, then what changed.
 
     `boards` None: the agile API refused (one request learns it). `unseen_issues`: issues the full id
     listing no longer returns, asked for by id before they are called deleted. `busy_issues`: changed
     issues with more than the inline 20 comments. `user_pages`: pages of users/search, not counting the
-    empty page that ends it."""
+    empty page that ends it. `sprint_pages`: pages of all boards' sprints (50 a page; default one a board)."""
     fixed = 1 + 2 * n(projects, 50)  # fields; live and archived project listings
     fixed += 4 + resolution_pages  # statuses, priorities, issue and link types; resolutions
     fixed += 2 * (projects + archived)  # versions and components of each project
-    fixed += 1 + (boards or 0)  # boards, then each board's sprints
+    fixed += 1 + ((boards or 0) if sprint_pages is None else sprint_pages)  # boards, then each board's sprints
     fixed += 2 * n(projects, 50)  # issue ids updated since the mark, then every id (deletions)
     fixed += 2  # worklogs changed and deleted since the last run
     fixed += user_pages + 1  # people

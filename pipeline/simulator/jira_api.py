@@ -658,15 +658,16 @@ class JiraApi:
         return json_response([self.worklog_shape(w) for w in found if w is not None])
 
     # -- Jira Software (agile) ------------------------------------------------------------------
-    def _agile_page(self, request: web.Request, values: list[Record]) -> web.Response:
+    def _agile_page(self, request: web.Request, values: list[Record], total: bool = True) -> web.Response:
+        """The agile API's page; a board's sprints come without `total` (only isLast), as Jira sends them."""
         start = int_param(request, "startAt", 0)
-        size = min(int_param(request, "maxResults", 50), 50)
+        size = min(int_param(request, "maxResults", 50), 2 if not total else 50)  # sprints: small pages
         chunk = values[start : start + size]
         return json_response(
             {
                 "maxResults": size,
                 "startAt": start,
-                "total": len(values),
+                **({"total": len(values)} if total else {}),
                 "isLast": start + size >= len(values),
                 "values": chunk,
             }
@@ -703,7 +704,8 @@ class JiraApi:
                 "The requested board cannot be viewed because it either does not exist "
                 "or you do not have permission to view it.",
             )
-        return self._agile_page(request, [self.sprint_shape(self.content.sprint(s)) for s in catalog.sprint_ids(index)])
+        sprints = [self.sprint_shape(self.content.sprint(s)) for s in catalog.sprint_ids(index)]
+        return self._agile_page(request, sprints, total=False)
 
     async def removed_search(self, request: web.Request) -> web.Response:
         return jira_error(410, SEARCH_REMOVED)

@@ -56,9 +56,8 @@ async def sync(ctx: SyncContext) -> None:
     known = [p for p in projects if saved[p["id"]].get("mark") and not saved[p["id"]].get("pending")]
     async with anyio.create_task_group() as group:
         for project in projects + archived:
-            group.start_soon(
-                ctx.guarded, f"jira versions and components of {project['key']}", sync_project_parts, ctx, project
-            )
+            name = f"jira versions and components of {project['key']}"
+            group.start_soon(ctx.guarded, name, sync_project_parts, ctx, project, project in archived)
         group.start_soon(ctx.guarded, "jira boards", sync_boards, ctx, projects + archived)
         for project in projects:
             if project not in known:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import anyio
 
 from ...context import SyncContext
-from ...errors import UnexpectedResponse
+from ...errors import ApiError, UnexpectedResponse
 from ...paginate import offset_all
 from ...store import Batch, Sweep, dumps
 from .rows import API, Row
@@ -108,14 +108,20 @@ async def _whole(ctx: SyncContext, table: str, path: str, key: str | None, mappe
     await ctx.emit(Batch(table, rows, close=Sweep(table, sweep)))
 
 
-async def sync_project_parts(ctx: SyncContext, project: Row) -> None:
-    """One project's versions and components (both unpaged lists)."""
+async def sync_project_parts(ctx: SyncContext, project: Row, archived: bool = False) -> None:
+    """One project's versions and components (both unpaged lists). An archived project may refuse them to an
+    account that is not an admin: what is stored is kept, unswept."""
     sweep, project_id = ctx.run_id, str(project["id"])
     for table, part, mapper in (
         ("jira_versions", "versions", version_row),
         ("jira_components", "components", component_row),
     ):
-        data = (await ctx.client.get("jira", f"{API}/project/{project_id}/{part}")).data
+        try:
+            data = (await ctx.client.get("jira", f"{API}/project/{project_id}/{part}")).data
+        except ApiError as error:
+            if archived and error.status in (403, 404):
+                return
+            raise
         if not isinstance(data, list):
             raise UnexpectedResponse(f"{API}/project/{project_id}/{part} did not answer a list")
         rows = [{**mapper(i, project_id), "seen_sweep": sweep} for i in data if isinstance(i, dict)]

@@ -8,7 +8,7 @@ them, so they are neither listed nor swept).
 from __future__ import annotations
 
 from ...context import SyncContext
-from ...errors import UnexpectedResponse
+from ...errors import ApiError, UnexpectedResponse
 from ...paginate import offset_all
 from ...store import Batch, Sweep
 from .rows import API, Row, field_row, project_row
@@ -39,7 +39,13 @@ async def sync_projects(ctx: SyncContext, found: list[Row], archived: list[Row] 
 
     path = f"{API}/project/search"
     await offset_all(ctx.client, "jira", path, "values", saver(found, 0), keys or None)
-    await offset_all(ctx.client, "jira", path, "values", saver(archived, 1), {**keys, "status": "archived"})
+    try:
+        await offset_all(ctx.client, "jira", path, "values", saver(archived, 1), {**keys, "status": "archived"})
+    except ApiError as error:  # an account that may not list archived projects: the live ones still count
+        if error.status not in (400, 403):
+            raise
+        ctx.progress.warn("jira archived projects", f"archived projects could not be listed ({error})")
+        return  # without that listing, a project missing from the live one may be archived: no sweep
     if ctx.settings.projects:
         missing = set(ctx.settings.projects) - {p["key"] for p in found + archived}
         if missing:
