@@ -189,7 +189,7 @@ def expected(sim: Simulator, with_bytes: bool = True) -> dict[str, set[tuple]]:
 
 def jira_analytics(sim: Simulator) -> dict[str, set[tuple]]:
     """People, dimensions, links, field history, sprints, boards and worklogs, from the model."""
-    j, api = sim.jira, sim.jira_api
+    j = sim.jira
     out: dict[str, set[tuple]] = {}
     out["jira_statuses"] = {(i, n, k) for i, n, k in catalog.STATUSES}
     out["jira_priorities"] = set(catalog.PRIORITIES)
@@ -255,16 +255,14 @@ def jira_analytics(sim: Simulator) -> dict[str, set[tuple]]:
         )
         for s in sprints.values()
     }
-    settled = sim.overlay.now() - api.worklog_settle_s
-    worklogs = set()
+    worklogs = set()  # site-wide listings, and the complete inline lists of fetched issues, give them all
     for project in every_project:
         for issue in j.issues(project["id"]):
             for w in j.children("worklog", issue["id"]):
-                if w["_updated"] <= settled:
-                    people.add(w["author"])
-                    worklogs.add(
-                        (w["id"], issue["id"], utc_ms(w["_created"]), w["timeSpentSeconds"], utc_ms(w["_updated"]))
-                    )
+                people.add(w["author"])
+                worklogs.add(
+                    (w["id"], issue["id"], utc_ms(w["_created"]), w["timeSpentSeconds"], utc_ms(w["_updated"]))
+                )
     out["jira_worklogs"] = worklogs
     people |= {c["leadAccountId"] for i in indexes for c in catalog.components(i)}
     people = (people | set(catalog.LISTED_PEOPLE)) - {None}

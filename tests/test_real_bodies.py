@@ -45,6 +45,7 @@ from pipeline.sources.jira.attachments import queue_downloads
 from pipeline.sources.jira.issues import sync_new_project
 from pipeline.sources.jira.projects import sync_fields, sync_projects
 from pipeline.sources.jira.rows import attachment_row
+from pipeline.sources.jira.worklogs import sync_worklogs
 from pipeline.store import Batch, Store
 from pipeline.tenant import discover_cloud_id
 
@@ -221,6 +222,8 @@ def jira_project(project: dict[str, str]) -> Callable[[SyncContext], Awaitable[N
     async def run(ctx: SyncContext) -> None:
         await sync_new_project(ctx, project, anyio.CapacityLimiter(2))
         await ctx.flush()
+        if ctx.settings.jira_worklogs:  # worklogs come site-wide, after the issues
+            await sync_worklogs(ctx, [project])
         await queue_downloads(ctx, None)
 
     return run
@@ -232,7 +235,21 @@ async def replay_issues(replay: ReplayGateway, tmp_path: Path, bulkfetch: dict, 
     ids = list(dict.fromkeys(str(issue["id"]) for issue in bulkfetch["issues"]))
     replay.answer("POST", "/rest/api/3/search/jql", {"issues": [{"id": i} for i in ids], "isLast": True})
     replay.answer("POST", "/rest/api/3/issue/bulkfetch", bulkfetch)
+    # field history and worklogs are on by default: none unless the test registered some (its answers come first)
+    replay.answer("POST", "/rest/api/3/changelog/bulkfetch", {"issueChangeLogs": []})
+    for listing in ("updated", "deleted"):
+        replay.answer("GET", f"/rest/api/3/worklog/{listing}", {"values": [], "since": 0, "until": 0, "lastPage": True})
     return await in_sync(replay, tmp_path, jira_project({"id": "10000", "key": "AB"}), **overrides)
+
+
+def site_wide_worklogs(replay: ReplayGateway, worklogs: list) -> None:
+    """Recorded worklog objects as the site-wide listings give them: worklog/updated names their ids (numbers
+    in the schema; the placeholders of a doc example are not, so they are numbered), worklog/list answers."""
+    ids = [
+        {"worklogId": int(w["id"]) if str(w["id"]).isdigit() else n, "updatedTime": 1} for n, w in enumerate(worklogs)
+    ]
+    replay.answer("GET", "/rest/api/3/worklog/updated", {"values": ids, "since": 0, "until": 1, "lastPage": True})
+    replay.answer("POST", "/rest/api/3/worklog/list", worklogs)
 
 
 def fetched(issues: list) -> dict:
@@ -525,7 +542,8 @@ async def test_projects_page_one_sets_the_offsets_asked_next(replay, tmp_path, n
     found: list = []
     result = await in_sync(replay, tmp_path, lambda ctx: sync_projects(ctx, found))
     assert not result.errors
-    assert sorted(int(q["startAt"]) for _, _, q, _ in replay.asked) == [0, 2, 4, 6]
+    live = [q for _, _, q, _ in replay.asked if "status" not in q]  # then status=archived, listed the same way
+    assert sorted(int(q["startAt"]) for q in live) == [0, 2, 4, 6]
     # its site-absolute nextPage re-roots on the gateway (the sync pages by offset, but follows links so)
     root = f"{replay.url}/ex/jira/{CLOUD}"
     assert reroot(recorded(name)["nextPage"], root) == f"{root}/rest/api/3/project/search?startAt=2&maxResults=2"
@@ -536,11 +554,12 @@ async def test_projects_page_one_sets_the_offsets_asked_next(replay, tmp_path, n
 
 
 async def test_the_spec_example_issue_through_search_bulkfetch_children_and_changelogs(replay, tmp_path):
-    """search/jql (ids), bulkfetch (the same issue with every field), its comment and worklog lists (inline
-    as bare lists, so fetched in full), and changelog/bulkfetch with `created` as a number."""
+    """search/jql (ids), bulkfetch (the same issue with every field), its comment list (inline as a bare list,
+    so fetched in full), its worklogs (through the site-wide listings), and changelog/bulkfetch with
+    `created` as a number."""
     search = recorded("jira/search-jql__openapi-example.json")
     replay.answer("GET", "/rest/api/3/issue/10002/comment", recorded("jira/issue-comment__openapi-example.json"))
-    replay.answer("GET", "/rest/api/3/issue/10002/worklog", recorded("jira/issue-worklog__openapi-example.json"))
+    site_wide_worklogs(replay, recorded("jira/issue-worklog__openapi-example.json")["worklogs"])
     changelogs = recorded("jira/changelog-bulkfetch__openapi-example.json")
     replay.answer("POST", "/rest/api/3/changelog/bulkfetch", changelogs)
     # its nextPageToken leads to a page that was not recorded: what a live site answers when no more
@@ -679,13 +698,7 @@ async def test_a_worklog_of_placeholders_keeps_its_raw_and_null_times(replay, tm
         "id": "10002",
         "fields": {"project": {"id": "10000"}, "comment": NO_COMMENTS, "worklog": {"worklogs": [], "total": 34}},
     }
-    replay.answer(
-        "GET",
-        "/rest/api/3/issue/10002/worklog",
-        recorded("jira/issue-worklog__go-atlassian.json"),
-        query={"startAt": "0"},
-    )
-    replay.answer("GET", "/rest/api/3/issue/10002/worklog", {"worklogs": [], "total": 34})
+    site_wide_worklogs(replay, recorded("jira/issue-worklog__go-atlassian.json")["worklogs"])
     result = await replay_issues(replay, tmp_path, fetched([stub]), jira_worklogs=True)
     assert not result.errors
     assert table(

@@ -1,5 +1,7 @@
 """What hangs off fetched issues, swept per issue: comments and attachments, the links the issue takes part
-in, and the sprints its Sprint field names. Worklogs are listed site-wide instead (worklogs.py)."""
+in, and the sprints its Sprint field names. Worklogs are listed site-wide (worklogs.py); the ones an issue
+carries inline when it carries all of them are stored too (no request), not swept: deletions come from
+worklog/deleted."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from ...paginate import offset_all
 from ...store import Batch, Sweep
 from .attachments import queue_downloads
 from .links import link_row
-from .rows import API, Row, attachment_row, comment_row, complete
+from .rows import API, Row, attachment_row, comment_row, complete, worklog_row
 from .sprints import issue_sprint_rows, sprint_fields
 
 # tables whose rows belong to one issue: gone with it (worklogs too, though listed site-wide)
@@ -22,9 +24,10 @@ PER_ISSUE = ("jira_comments", "jira_attachments", "jira_issue_sprints")  # swept
 class IssueChildren:
     """The children of one bulkfetch: one batch per table, then their sweeps."""
 
-    def __init__(self, sweep: int, sprint_field_ids: list[str] | None = None) -> None:
-        self.sweep = sweep
+    def __init__(self, sweep: int, sprint_field_ids: list[str] | None = None, worklogs: bool = True) -> None:
+        self.sweep, self.worklogs = sweep, worklogs
         self.sprint_field_ids = sprint_field_ids or []
+        self.inline_worklogs: list[Row] = []
         self.rows: dict[str, list[Row]] = {t: [] for t in PER_ISSUE}
         self.links: dict[str, Row] = {}
         self.sprints: dict[str, Row] = {}
@@ -44,6 +47,10 @@ class IssueChildren:
         self.issue_ids.append(issue_id)
         self.rows["jira_comments"] += [comment_row(c, issue_id) for c in comments]
         self.rows["jira_attachments"] += [attachment_row(a, issue_id) for a in fields.get("attachment") or []]
+        if self.worklogs:
+            self.inline_worklogs += [
+                worklog_row(w, issue_id) for w in complete(fields.get("worklog"), "worklogs") or []
+            ]
         for link in fields.get("issuelinks") or []:
             row = link_row(link, issue_id)
             if row:
@@ -59,6 +66,8 @@ class IssueChildren:
         scope = f"issue_id IN ({marks})"
         ids = tuple(self.issue_ids)
         batches = [Batch("jira_sprints", list(self.sprints.values()))] if self.sprints else []
+        if self.inline_worklogs:
+            batches.append(Batch("jira_worklogs", self.inline_worklogs))
         for table, rows in self.rows.items():
             seen = [{**r, "seen_sweep": self.sweep} for r in rows]
             batches.append(Batch(table, seen, close=Sweep(table, self.sweep, scope, ids)))

@@ -144,7 +144,7 @@ async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> list[str
         raise UnexpectedResponse(f"{API}/issue/bulkfetch answered without an 'issues' list")
     errors = response.data.get("issueErrors") or []
     await ctx.emit(Batch("jira_issues", [{**issue_row(issue), "seen_sweep": sweep} for issue in issues]))
-    children = IssueChildren(sweep, sprint_field_ids(ctx))
+    children = IssueChildren(sweep, sprint_field_ids(ctx), ctx.settings.jira_worklogs)
     for issue in issues:
         await children.collect(ctx, issue)
     await children.emit(ctx)
