@@ -596,6 +596,30 @@ async def test_the_spec_example_issue_through_search_bulkfetch_children_and_chan
         ("10001", "10100", "2017-04-13T08:00:29.000Z"),
         ("10002", "10100", "2017-04-13T08:17:09.000Z"),
     }
+    # flattened: one row per changed item, at the history's time, by its author
+    history = "SELECT id, changelog_id, issue_id, field_id, changed_at, author_id, from_string, to_string"
+    assert table(result.db, f"{history} FROM jira_issue_field_history") == {
+        (
+            "10001:0",
+            "10001",
+            "10100",
+            "fieldId",
+            "2017-04-13T08:00:29.000Z",
+            "5b10a2844c20165700ede21g",
+            "old summary",
+            "new summary",
+        ),
+        (
+            "10002:0",
+            "10002",
+            "10100",
+            "fieldId",
+            "2017-04-13T08:17:09.000Z",
+            "5b10a2844c20165700ede21g",
+            "old summary 2",
+            "new summary 2",
+        ),
+    }
     tokens = [body.get("nextPageToken") for _, path, _, body in replay.asked if path.endswith("changelog/bulkfetch")]
     assert tokens == [None, "UxAQBFRF"]
 
