@@ -201,3 +201,21 @@ async def test_a_run_limited_to_some_projects_keeps_only_their_boards_and_worklo
     issues = set(sim.jira.issue_ids(boreal["id"]))
     want = {w["id"] for i in issues for w in sim.jira.children("worklog", i)}
     assert want and {r[0] for r in conn.execute("SELECT id FROM jira_worklogs")} == want
+
+
+def test_an_older_database_gets_the_new_columns_and_views(tmp_path):
+    from pipeline.store import Store
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "CREATE TABLE jira_projects (id TEXT PRIMARY KEY, key TEXT, name TEXT, project_type TEXT, raw TEXT, "
+        "deleted_at TEXT); CREATE VIEW jira_issues_view AS SELECT 1 AS id, 'old' AS status;"
+    )
+    conn.close()
+    Store(db).open().close()
+    conn = sqlite3.connect(db)
+    assert "archived" in {r[1] for r in conn.execute("PRAGMA table_info(jira_projects)")}
+    view = {r[1] for r in conn.execute("PRAGMA table_info(jira_issues_view)")}
+    assert {"status_category", "sprint", "fix_versions", "resolution"} <= view, "the old view is replaced"
+    assert conn.execute("SELECT COUNT(*) FROM jira_issue_status_durations").fetchone() == (0,)
