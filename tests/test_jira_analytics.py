@@ -219,3 +219,15 @@ def test_an_older_database_gets_the_new_columns_and_views(tmp_path):
     view = {r[1] for r in conn.execute("PRAGMA table_info(jira_issues_view)")}
     assert {"status_category", "sprint", "fix_versions", "resolution"} <= view, "the old view is replaced"
     assert conn.execute("SELECT COUNT(*) FROM jira_issue_status_durations").fetchone() == (0,)
+
+
+async def test_a_token_with_only_read_jira_work_syncs_everything_but_people_and_boards_and_says_so(sim, tmp_path):
+    token = sim.tokens.add_token(scopes={"read:jira-work"})  # what the README asked for before issue 11
+    result = await run_sync(sim, tmp_path, environ={"ATLASSIAN_TOKEN": token}, products=("jira",))
+    assert result.status == "ok" and result.exit_code == 0, result.errors
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    gaps = {r[0] for r in conn.execute("SELECT stream FROM sync_state WHERE stream LIKE 'jira:gaps:%'")}
+    assert gaps == {"jira:gaps:agile", "jira:gaps:people"}
+    for table in ("jira_statuses", "jira_versions", "jira_worklogs", "jira_issue_field_history", "jira_issue_links"):
+        assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] > 0, table
+    assert "read:jira-user" in render(summarize(tmp_path / "atlassian.db"), "markdown")

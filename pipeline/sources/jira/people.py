@@ -8,8 +8,9 @@ marked deleted: Jira keeps closed accounts, with `active` false.
 from __future__ import annotations
 
 from ...context import SyncContext
-from ...errors import UnexpectedResponse
+from ...errors import MissingScope, UnexpectedResponse
 from ...store import Batch, dumps
+from .gaps import closed, record_gap
 from .rows import API, Row
 
 USERS_PAGE = 1000  # asked for; Jira may serve fewer, so paging stops at an empty page only
@@ -40,13 +41,21 @@ def user_row(item: Row) -> Row:
 
 
 async def sync_people(ctx: SyncContext) -> None:
-    listed = await list_users(ctx)
+    """People need `read:jira-user` (or its granular set), which older tokens made for issues lack: without
+    it the run goes on, and says so (a gap, not a failure)."""
+    try:
+        listed = await list_users(ctx)
+    except MissingScope as refusal:
+        message = f"people could not be listed ({refusal}); jira_users stays as it was"
+        await record_gap(ctx, "people", "jira_users", message)
+        return
     stored = {r[0] for r in ctx.db.execute("SELECT id FROM jira_users")}
     wanted = sorted(
         {r[0] for r in ctx.db.execute(REFERENCED) if r[0]} - stored - listed - {"-1"}  # -1: "unassigned" in history
     )
     for start in range(0, len(wanted), BULK_IDS):
         await fetch_by_id(ctx, wanted[start : start + BULK_IDS])
+    await ctx.emit(Batch("jira_users", state=closed("people")))
 
 
 async def list_users(ctx: SyncContext) -> set[str]:

@@ -21,11 +21,11 @@ from ...context import SyncContext
 from ...errors import ApiError, MissingScope, Unauthorized
 from ...paginate import offset_all
 from ...store import Batch, Sweep, dumps
+from .gaps import closed, record_gap
 from .rows import Row, utc
 
 AGILE = "/rest/agile/1.0"
 SPRINT_SCHEMA = "com.pyxis.greenhopper.jira:gh-sprint"
-GAP = "jira:gaps:agile"
 
 
 def sprint_fields(fields: list[Row]) -> list[str]:
@@ -93,14 +93,13 @@ async def sync_boards(ctx: SyncContext, projects: list[Row]) -> None:
             "the issues' Sprint field only. Add read:board-scope:jira-software, read:project:jira and "
             "read:sprint:jira-software to the token to fill jira_boards and every sprint"
         )
-        ctx.progress.warn("jira boards", message)
-        await ctx.emit(Batch("jira_boards", state={GAP: dumps({"run": ctx.run_id, "message": message})}))
+        await record_gap(ctx, "agile", "jira_boards", message)
         return
     scope = Sweep("jira_boards", sweep)
     if wanted is not None:
         ids = tuple(sorted(wanted))
         scope = Sweep("jira_boards", sweep, f"project_id IN ({', '.join('?' * len(ids))})", ids)
-    await ctx.emit(Batch("jira_boards", close=scope, state={GAP: None}))
+    await ctx.emit(Batch("jira_boards", close=scope, state=closed("agile")))
     async with anyio.create_task_group() as group:
         for board in boards:
             group.start_soon(ctx.guarded, f"jira sprints of board {board['id']}", sync_board_sprints, ctx, board)
@@ -118,8 +117,7 @@ async def sync_board_sprints(ctx: SyncContext, board: Row) -> None:
         await offset_all(ctx.client, "jira", f"{AGILE}/board/{board_id}/sprint", "values", save, page_size=50)
     except MissingScope as refusal:  # boards readable, sprints not: the same gap, narrower
         message = f"the agile API lists boards but refused their sprints ({refusal}): add read:sprint:jira-software"
-        ctx.progress.warn("jira sprints", message)
-        await ctx.emit(Batch("jira_sprints", state={GAP: dumps({"run": ctx.run_id, "message": message})}))
+        await record_gap(ctx, "agile", "jira_sprints", message)
         return
     except ApiError as error:
         if error.status != 400:
