@@ -222,6 +222,14 @@ def jira_probes(settings: Settings) -> list[Probe]:
         await client.get("jira", f"{API}/worklog/deleted", {"since": 0})
         return "changed, listed and deleted worklogs readable" if ids else "readable (no worklog on the site)"
 
+    async def people(client: GatewayClient, seen: dict[str, Any]) -> Any:
+        """Optional too: without read:jira-user a sync records the people gap and goes on."""
+        try:
+            users = (await client.get("jira", f"{API}/users/search", {"maxResults": 1})).data
+        except MissingScope as refusal:
+            return f"not reachable (a gap, not a failure: syncs go on without jira_users): {refusal}"
+        return f"{len(users or [])} person(s) on the first page"
+
     async def agile(client: GatewayClient, seen: dict[str, Any]) -> Any:
         """Optional: a refusal is the gap a sync records (sprints from the Sprint field only), not a failure."""
         try:
@@ -250,7 +258,7 @@ def jira_probes(settings: Settings) -> list[Probe]:
         *(Probe(f"GET {API}/{path}", "jira", whole(f"{API}/{path}")) for path in DIMENSIONS),
         Probe(f"GET {API}/project/{{projectIdOrKey}}/versions", "jira", per_project("versions")),
         Probe(f"GET {API}/project/{{projectIdOrKey}}/components", "jira", per_project("components")),
-        Probe(f"GET {API}/users/search", "jira", whole(f"{API}/users/search")),
+        Probe(f"GET {API}/users/search", "jira", people),
         Probe("GET /rest/agile/1.0/board", "jira", agile),
     ]
     if settings.jira_worklogs:
