@@ -105,15 +105,15 @@ class JiraContent:
 
     def locate(self, issue_id_or_key: str) -> str | None:
         """An issue id from an id or a key, or None."""
-        if issue_id_or_key.isdigit():
-            return issue_id_or_key if self.issue(issue_id_or_key) else None
+        if issue_id_or_key.isdigit():  # without building the issue: bulk requests name thousands
+            return issue_id_or_key if self._exists(issue_id_or_key) else None
         project_key, _, number = issue_id_or_key.rpartition("-")
         project = self.project(project_key)
         if project is None or not number.isdigit():
             return None
         base = ISSUE_BASE + (int(project["id"]) - PROJECT_BASE) * ISSUE_STRIDE
         issue_id = str(base + int(number) - 1)
-        return issue_id if self.issue(issue_id) else None
+        return issue_id if self._exists(issue_id) else None
 
     def issue(self, issue_id: str) -> Record | None:
         key = f"issue:{issue_id}"
