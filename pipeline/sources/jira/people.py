@@ -31,6 +31,7 @@ UNION SELECT to_value FROM jira_issue_field_history WHERE field_id IN ('assignee
 def user_row(item: Row) -> Row:
     return {
         "id": str(item["accountId"]),
+        "account_id": str(item["accountId"]),  # the contract's name; `id` keys it like every other table
         "display_name": item.get("displayName"),
         "email_address": item.get("emailAddress") or None,
         "active": None if item.get("active") is None else int(bool(item["active"])),
