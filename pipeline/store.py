@@ -538,6 +538,9 @@ def _v9_jira_analytics(conn: sqlite3.Connection) -> None:
     conn.execute(
         "UPDATE jira_changelogs SET author_id = json_extract(raw, '$.author.accountId') WHERE author_id IS NULL"
     )
+    # links, sprints and field history come with each issue: the next sync fetches every issue once again
+    # (as a project's first run does) rather than fill them only for issues edited from now on
+    conn.execute("DELETE FROM sync_state WHERE stream LIKE 'jira:issues:%'")
 
 
 # The schema's history, oldest first; a database's user_version counts the steps it has run.

@@ -153,8 +153,11 @@ async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> list[str
     fetched = [str(i["id"]) for i in issues]
     refused = unreturned(ids, fetched, errors)
     gone = [i for i in ids if i not in refused and i not in set(fetched)]  # not found, or no longer visible
-    if gone:  # a gone issue is owed nothing: the sweep marks it
-        await ctx.emit(Batch("jira_issues", paid=[("jira_issue", i) for i in gone]))
+    if gone:  # a gone issue is owed nothing: the sweep marks it; what is stored under it (worklogs are listed
+        # site-wide, so even an issue never stored may have some) goes with it
+        scope = f"issue_id IN ({', '.join('?' * len(gone))})"
+        closes = [Batch(t, close=Sweep(t, -1, scope, tuple(gone))) for t in CHILD_TABLES]
+        await ctx.emit_together([Batch("jira_issues", paid=[("jira_issue", i) for i in gone]), *closes])
     await history.after_fetch(ctx, fetched, sweep)  # marks the fetched ones, and pays them, with their history
     return refused
 
