@@ -16,7 +16,7 @@ from pipeline.simulator.server import Simulator
 
 
 def versions_requests(sim) -> list:
-    return [e for e in sim.log.gateway() if e.path.endswith("/versions")]
+    return [e for e in sim.log.gateway() if e.path.endswith("/versions") and "/wiki/" in e.path]  # not Jira's
 
 
 def body_requests(sim) -> list:
