@@ -86,6 +86,12 @@ async def test_people_are_asked_for_once_and_again_only_after_a_week(tmp_path):
         sim.log.clear()
         await run_sync(sim, tmp_path, products=("confluence",))
         third = requests_to(sim, "/users-bulk")
+        refreshed = conn.execute(
+            "SELECT refreshed_at FROM confluence_users WHERE account_id = ?", (PEOPLE[0],)
+        ).fetchone()[0]
+        past = conn.execute(
+            "SELECT COUNT(*) FROM history WHERE table_name = 'confluence_users' AND valid_to IS NOT NULL"
+        ).fetchone()[0]
         unknown = conn.execute(
             "SELECT account_status, display_name FROM confluence_users WHERE account_id = '5b10ac8d82e05b22cc7dffff'"
         ).fetchone()
@@ -94,6 +100,8 @@ async def test_people_are_asked_for_once_and_again_only_after_a_week(tmp_path):
     assert len(second) == 1, "only the id never seen before"
     assert unknown == ("unknown", None), "an id the site does not know is remembered, not asked nightly"
     assert len(third) == 1, "a week-old name is refreshed"
+    assert refreshed > "2020-01-01T00:00:00.000Z", "the refresh is remembered, so it is not asked again tomorrow"
+    assert past == 0, "a refresh that changed nothing keeps no past state"
 
 
 async def test_a_token_without_the_task_and_user_scopes_still_syncs_the_rest(tmp_path):
