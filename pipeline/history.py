@@ -13,7 +13,8 @@ added later, with no list to keep. A change is a change of content: the columns 
 
 Times are the wall-clock time of the write, in UTC, in the same format as every other time the sync writes;
 as-of asks "what did the store hold at that moment", so a time between two nights gives the earlier night's
-state. run_id is the run that wrote the span (the latest run in sync_runs; NULL for rows stored before
+state. run_id is the run that wrote the span, or later stored or refused its bytes (KEPT columns: no new
+state, but incremental exports must pass them on); the latest run in sync_runs; NULL for rows stored before
 history was kept, whose valid_from is '' (since before history began)).
 """
 
@@ -120,7 +121,7 @@ def install(conn: sqlite3.Connection) -> None:
 
 def triggers(table: str, key: str, columns: list[str]) -> dict[str, str]:
     """A change of any content column (not bookkeeping) closes the row's current span with a copy of the row
-    as it was, and opens a new one."""
+    as it was, and opens a new one; a change of a KEPT column alone marks the current span as this run's."""
     content = [c for c in columns if c != key and c not in BOOKKEEPING_COLUMNS]
     copied = ", ".join(f"'{c}', OLD.[{c}]" for c in columns if c not in left_out())
     changed = " OR ".join(f"OLD.[{c}] IS NOT NEW.[{c}]" for c in content) or "0"
@@ -135,12 +136,23 @@ def triggers(table: str, key: str, columns: list[str]) -> dict[str, str]:
         "INSERT OR REPLACE INTO history(table_name, id, valid_from, run_id) "
         f"VALUES ('{table}', NEW.[{key}], {NOW}, {RUN});"
     )
-    return {
+    made = {
         f"{name}_insert": f"CREATE TRIGGER [{name}_insert] AFTER INSERT ON [{table}] BEGIN {open_span} END",
         f"{name}_update": f"CREATE TRIGGER [{name}_update] AFTER UPDATE ON [{table}] WHEN {changed} "
         f"BEGIN {close} {instant} {open_span} END",
         f"{name}_delete": f"CREATE TRIGGER [{name}_delete] AFTER DELETE ON [{table}] BEGIN {close} {instant} END",
     }
+    kept = [c for c in columns if c in KEPT]
+    if kept:
+        # bytes stored or refused a run later are no new state, but an incremental export (which takes the rows
+        # whose current span a later run wrote) must pass them on: the current span is marked as this run's
+        moved = " OR ".join(f"OLD.[{c}] IS NOT NEW.[{c}]" for c in kept)
+        made[f"{name}_kept"] = (
+            f"CREATE TRIGGER [{name}_kept] AFTER UPDATE ON [{table}] WHEN ({moved}) AND NOT ({changed}) "
+            f"BEGIN UPDATE history SET run_id = {RUN} WHERE table_name = '{table}' AND id = NEW.[{key}] "
+            "AND valid_to IS NULL; END"
+        )
+    return made
 
 
 # -- reading -----------------------------------------------------------------------------------------

@@ -158,3 +158,31 @@ def test_export_names_bad_input(tmp_path):
         ["export", "--format", "csv", "--out", str(tmp_path / "o"), "--db", str(tmp_path / "a.db"), "--tables", "nope"],
     )
     assert wrong.exit_code == 1 and "no table nope" in wrong.output and "confluence_pages" in wrong.output
+
+
+def test_incremental_export_has_bytes_stored_or_refused_in_a_later_run(tmp_path):
+    """A download that succeeds (or is refused) a run after its row was stored changes no content, so it opens
+    no new past state; the warehouse still has to get the row's sha256 / download_refused."""
+    from pipeline.store import Store
+
+    db = tmp_path / "a.db"
+    store = Store(db).open()
+    conn = store.conn
+    conn.execute("INSERT INTO sync_runs(id, started_at, finished_at) VALUES (1, '2026-11-01', '2026-11-01')")
+    conn.execute("INSERT INTO confluence_attachments(id, title) VALUES ('a1', 'x.png'), ('a2', 'y.png')")
+    conn.execute("INSERT INTO jira_attachments(id, filename) VALUES ('j1', 'z.pdf')")
+    conn.execute("INSERT INTO sync_runs(id, started_at, finished_at) VALUES (2, '2026-11-02', '2026-11-02')")
+    conn.execute("UPDATE confluence_attachments SET sha256 = 'ab' || 'cd' WHERE id = 'a1'")
+    conn.execute("UPDATE jira_attachments SET download_refused = 'too large' WHERE id = 'j1'")
+    conn.commit()
+    spans = conn.execute("SELECT COUNT(*) FROM history WHERE valid_to IS NOT NULL").fetchone()[0]
+    store.close()
+    out = tmp_path / "changes"
+    args = ["export", "--format", "jsonl", "--out", str(out), "--db", str(db), "--since-run", "1"]
+    result = CliRunner().invoke(main, [*args, "--tables", "confluence_attachments,jira_attachments"])
+    assert result.exit_code == 0, result.output
+    pages = [orjson.loads(line) for line in (out / "confluence_attachments.jsonl").read_bytes().splitlines()]
+    issues = [orjson.loads(line) for line in (out / "jira_attachments.jsonl").read_bytes().splitlines()]
+    assert [(r["id"], r["sha256"]) for r in pages] == [("a1", "abcd")]
+    assert [(r["id"], r["download_refused"]) for r in issues] == [("j1", "too large")]
+    assert spans == 0, "bytes stored are no new state of the row"
