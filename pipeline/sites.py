@@ -113,7 +113,22 @@ def load_sites(
             if value in seen:
                 raise ConfigError(f"sites {seen[value]} and {site.name} in {path} share one {what}: give each its own")
             seen[value] = site.name
+    refuse_shared_credentials(sites, path)
     return sites
+
+
+def refuse_shared_credentials(sites: Sequence[Site], path: Path) -> None:
+    """Two sites whose credentials come from one variable (names `my-shop` and `my_shop` both make
+    ATLASSIAN_TOKEN_MY_SHOP, or one token_env given twice) would sync one of them with the other's token."""
+    owner: dict[str, str] = {}
+    for site in sites:
+        for variable in dict.fromkeys(site.credential_env.values()):
+            if variable in owner and owner[variable] != site.name:
+                raise ConfigError(
+                    f"sites {owner[variable]} and {site.name} in {path} both take {variable}: "
+                    "give each its own (token_env, email_env, client_id_env, client_secret_env)"
+                )
+            owner[variable] = site.name
 
 
 def site_from(entry: dict[str, Any], shared: dict[str, Any], flags: Mapping[str, Any], path: Path) -> Site:

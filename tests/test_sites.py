@@ -112,12 +112,25 @@ def test_worst_exit_ranks_interrupted_over_failed_over_partial():
             '[[sites]]\nname = "a"\nsite = "x"\ndb = "d.db"\n[[sites]]\nname = "b"\nsite = "y"\ndb = "d.db"',
             "share one db",
         ),
+        (  # both names make ATLASSIAN_TOKEN_MY_SHOP: one site would quietly sync with the other's token
+            '[[sites]]\nname = "my-shop"\nsite = "x"\ndb = "a.db"\n'
+            '[[sites]]\nname = "my_shop"\nsite = "y"\ndb = "b.db"',
+            "sites my-shop and my_shop .* both take ATLASSIAN_TOKEN_MY_SHOP",
+        ),
+        (
+            '[[sites]]\nname = "a"\nsite = "x"\ntoken_env = "T"\n[[sites]]\nname = "b"\nsite = "y"\ntoken_env = "T"',
+            "sites a and b .* both take T",
+        ),
+        (  # one site's email variable is another's token variable
+            '[[sites]]\nname = "a"\nsite = "x"\nemail_env = "T"\n[[sites]]\nname = "b"\nsite = "y"\ntoken_env = "T"',
+            "sites a and b .* both take T",
+        ),
     ],
 )
 def test_a_bad_sites_config_is_named(tmp_path, text, message):
     path = tmp_path / "sites.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=message.replace("[[", r"\[\[").replace("]]", r"\]\]")):
         load_sites(path, environ={})
 
 
