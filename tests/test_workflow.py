@@ -95,18 +95,50 @@ def test_one_job_per_site_from_one_repository_variable(sites_workflow):
     assert "matrix.name" in job["concurrency"]["group"], "each site's store is written by one job at a time"
 
 
-def test_the_site_list_becomes_the_matrix(sites_workflow, tmp_path):
+def list_sites(sites_workflow, sites: str) -> subprocess.CompletedProcess:
+    """The lister step's script, run as the workflow runs it, with the repository variable `sites`."""
     run = sites_workflow["jobs"]["sites"]["steps"][0]["run"]
     assert run.startswith("python3 - <<'EOF' >> \"$GITHUB_OUTPUT\"\n")
     script = run.split("\n", 1)[1].split("\nEOF", 1)[0]
-    env = {"SITES": " acme.atlassian.net,https://my-shop.atlassian.net/\n globex.atlassian.net "}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
-    matrix = json.loads(out.strip().removeprefix("matrix="))
+    return subprocess.run([sys.executable, "-c", script], env={"SITES": sites}, capture_output=True, text=True)
+
+
+def matrix_of(done: subprocess.CompletedProcess) -> list[dict]:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().removeprefix("matrix="))
+
+
+def test_the_site_list_becomes_the_matrix(sites_workflow, tmp_path):
+    matrix = matrix_of(
+        list_sites(sites_workflow, " acme.atlassian.net,https://my-shop.atlassian.net/\n globex.atlassian.net ")
+    )
     assert matrix == [
         {"name": "acme", "site": "acme.atlassian.net", "secret": "ACME"},
         {"name": "my-shop", "site": "my-shop.atlassian.net", "secret": "MY_SHOP"},
         {"name": "globex", "site": "globex.atlassian.net", "secret": "GLOBEX"},
     ]
+
+
+@pytest.mark.parametrize("sites", ["acme.atlassian.net,", ", acme.atlassian.net ,, ", "acme.atlassian.net\n,\n"])
+def test_stray_commas_make_no_empty_job(sites_workflow, sites):
+    assert matrix_of(list_sites(sites_workflow, sites)) == [
+        {"name": "acme", "site": "acme.atlassian.net", "secret": "ACME"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "sites",
+    [
+        "acme.atlassian.net acme.atlassian.net",
+        "acme.atlassian.net https://acme.atlassian.net/wiki",  # one site written two ways
+        "acme.atlassian.net acme.jira-dev.com",  # two sites with one name: one store, one cache key
+        "my-shop.atlassian.net my_shop.atlassian.net",  # one set of secrets
+    ],
+)
+def test_a_site_list_naming_one_store_twice_fails(sites_workflow, sites):
+    done = list_sites(sites_workflow, sites)
+    assert done.returncode != 0 and "twice" in done.stderr, done.stderr
+    assert "matrix=" not in done.stdout
 
 
 def test_each_site_has_its_own_secrets_store_and_cache(sites_workflow):
