@@ -265,6 +265,9 @@ def show_command(
             else (history.versions(conn, table, row_id) if versions else [history.state_at(conn, table, row_id, when)])
         )
         states = [s for s in states if s is not None]
+        if table in history.LABELLED and not versions:  # label pairs are rows of their own: as they were then
+            for state in states:
+                state.row["labels"] = ", ".join(history.labels_at(conn, state.id, when)) or None
     finally:
         conn.close()
     if not states:

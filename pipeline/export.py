@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from .errors import ConfigError
-from .history import tracked_tables
+from .history import key_sql, tracked_tables
 from .times import parse as parse_time
 from .times import stamp
 
@@ -75,14 +75,15 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def selection(
-    conn: sqlite3.Connection, table: str, since_run: int | None, tracked: dict[str, str]
+    conn: sqlite3.Connection, table: str, since_run: int | None, tracked: dict[str, tuple[str, ...]]
 ) -> tuple[str, tuple]:
     """The SQL condition choosing the rows to write, and whether the table is written whole."""
     if since_run is None:
         return "1 = 1", ()
     if table in tracked:
         return (
-            f"[{tracked[table]}] IN (SELECT id FROM history WHERE table_name = ? AND valid_to IS NULL AND run_id > ?)",
+            f"{key_sql(tracked[table])} IN "
+            "(SELECT id FROM history WHERE table_name = ? AND valid_to IS NULL AND run_id > ?)",
             (table, since_run),
         )
     if table == "history":

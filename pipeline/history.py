@@ -50,10 +50,18 @@ def left_out() -> set[str]:
     return BOOKKEEPING_COLUMNS - KEPT
 
 
-def tracked_tables(conn: sqlite3.Connection) -> dict[str, str]:
-    """Tables keyed by one column (`id`, or e.g. `account_id`), and that column: the content, whatever
-    tables later versions add. Tables keyed by several columns (label pairs, page versions) are not
-    covered: they are rebuilt wholesale or never change."""
+SEPARATOR = "/"  # between the parts of a key of several columns: a label pair's id is content_id/label_id
+
+
+def key_sql(keys: tuple[str, ...], prefix: str = "") -> str:
+    """The SQL expression of a row's id in history: its key column, or its key columns joined by SEPARATOR
+    (a page's label pair: 123/456; a page version: 123/7). `prefix` is OLD. or NEW. in a trigger."""
+    return f" || '{SEPARATOR}' || ".join(f"{prefix}[{k}]" for k in keys)
+
+
+def tracked_tables(conn: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+    """Tables with a primary key, and its columns (`id`; `account_id`; `content_id, label_id`): the content,
+    whatever tables later versions add. A key of several columns is kept as one id, its parts joined."""
     names = [
         r[0]
         for r in conn.execute(
@@ -67,18 +75,18 @@ def tracked_tables(conn: sqlite3.Connection) -> dict[str, str]:
     for name in names:
         if any(name.startswith(v + "_") for v in virtual):
             continue  # a full-text index's shadow table
-        keys = [r[1] for r in conn.execute(f"PRAGMA table_info([{name}])") if r[5]]
-        if len(keys) == 1:
-            tables[name] = keys[0]
+        keys = tuple(r[1] for r in sorted(conn.execute(f"PRAGMA table_info([{name}])"), key=lambda r: r[5]) if r[5])
+        if keys:
+            tables[name] = keys
     return tables
 
 
 def wanted(conn: sqlite3.Connection) -> dict[str, str]:
     """The triggers the current schema calls for: name -> CREATE statement."""
     found = {}
-    for table, key in tracked_tables(conn).items():
+    for table, keys in tracked_tables(conn).items():
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
-        found.update(triggers(table, key, columns))
+        found.update(triggers(table, keys, columns))
     return found
 
 
@@ -102,12 +110,13 @@ def install(conn: sqlite3.Connection) -> None:
     for statement in HISTORY_SCHEMA.strip().split(";\n"):
         conn.execute(statement)
     have = present(conn)
-    for table, key in tracked_tables(conn).items():
+    for table, keys in tracked_tables(conn).items():
         if f"{TRIGGER_PREFIX}{table}_insert" not in have:
             # rows stored before history was kept: their current span starts "since before history"
+            key = key_sql(keys)
             conn.execute(
-                f"INSERT OR IGNORE INTO history(table_name, id, valid_from) SELECT ?, [{key}], '' FROM [{table}] "
-                f"WHERE [{key}] NOT IN (SELECT id FROM history WHERE table_name = ? AND valid_to IS NULL)",
+                f"INSERT OR IGNORE INTO history(table_name, id, valid_from) SELECT ?, {key}, '' FROM [{table}] "
+                f"WHERE {key} NOT IN (SELECT id FROM history WHERE table_name = ? AND valid_to IS NULL)",
                 (table, table),
             )
     want = wanted(conn)
@@ -119,22 +128,22 @@ def install(conn: sqlite3.Connection) -> None:
             conn.execute(sql)
 
 
-def triggers(table: str, key: str, columns: list[str]) -> dict[str, str]:
+def triggers(table: str, keys: tuple[str, ...], columns: list[str]) -> dict[str, str]:
     """A change of any content column (not bookkeeping) closes the row's current span with a copy of the row
     as it was, and opens a new one; a change of a KEPT column alone marks the current span as this run's."""
-    content = [c for c in columns if c != key and c not in BOOKKEEPING_COLUMNS]
+    old, new = key_sql(keys, "OLD."), key_sql(keys, "NEW.")
+    content = [c for c in columns if c not in keys and c not in BOOKKEEPING_COLUMNS]
     copied = ", ".join(f"'{c}', OLD.[{c}]" for c in columns if c not in left_out())
     changed = " OR ".join(f"OLD.[{c}] IS NOT NEW.[{c}]" for c in content) or "0"
     name = f"{TRIGGER_PREFIX}{table}"
     close = (
         f"UPDATE history SET valid_to = {NOW}, row = json_object({copied}) "
-        f"WHERE table_name = '{table}' AND id = OLD.[{key}] AND valid_to IS NULL;"
+        f"WHERE table_name = '{table}' AND id = {old} AND valid_to IS NULL;"
     )
     # a state that lasted no time (two changes in one millisecond) is not a past state
-    instant = f"DELETE FROM history WHERE table_name = '{table}' AND id = OLD.[{key}] AND valid_from = valid_to;"
+    instant = f"DELETE FROM history WHERE table_name = '{table}' AND id = {old} AND valid_from = valid_to;"
     open_span = (
-        "INSERT OR REPLACE INTO history(table_name, id, valid_from, run_id) "
-        f"VALUES ('{table}', NEW.[{key}], {NOW}, {RUN});"
+        f"INSERT OR REPLACE INTO history(table_name, id, valid_from, run_id) VALUES ('{table}', {new}, {NOW}, {RUN});"
     )
     made = {
         f"{name}_insert": f"CREATE TRIGGER [{name}_insert] AFTER INSERT ON [{table}] BEGIN {open_span} END",
@@ -149,7 +158,7 @@ def triggers(table: str, key: str, columns: list[str]) -> dict[str, str]:
         moved = " OR ".join(f"OLD.[{c}] IS NOT NEW.[{c}]" for c in kept)
         made[f"{name}_kept"] = (
             f"CREATE TRIGGER [{name}_kept] AFTER UPDATE ON [{table}] WHEN ({moved}) AND NOT ({changed}) "
-            f"BEGIN UPDATE history SET run_id = {RUN} WHERE table_name = '{table}' AND id = NEW.[{key}] "
+            f"BEGIN UPDATE history SET run_id = {RUN} WHERE table_name = '{table}' AND id = {new} "
             "AND valid_to IS NULL; END"
         )
     return made
@@ -203,12 +212,12 @@ def parse_when(text: str) -> str:
 
 def resolve(conn: sqlite3.Connection, table: str, ident: str) -> str | None:
     """The id of `ident` in `table`: an id, or a key (OPS-42), also one an issue had before it moved."""
-    if conn.execute(f"SELECT 1 FROM [{table}] WHERE [{key_of(conn, table)}] = ?", (ident,)).fetchone():
+    if conn.execute(f"SELECT 1 FROM [{table}] WHERE {key_of(conn, table)} = ?", (ident,)).fetchone():
         return ident
     key = KEYS.get(table)
     if key is None:
         return ident if has_history(conn, table, ident) else None
-    found = conn.execute(f"SELECT [{key_of(conn, table)}] FROM [{table}] WHERE [{key}] = ?", (ident,)).fetchone()
+    found = conn.execute(f"SELECT {key_of(conn, table)} FROM [{table}] WHERE [{key}] = ?", (ident,)).fetchone()
     if found is None:
         found = conn.execute(
             f"SELECT id FROM history WHERE table_name = ? AND json_extract(row, '$.{key}') = ? LIMIT 1",
@@ -218,8 +227,9 @@ def resolve(conn: sqlite3.Connection, table: str, ident: str) -> str | None:
 
 
 def key_of(conn: sqlite3.Connection, table: str) -> str:
-    keys = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])") if r[5]]
-    return keys[0] if len(keys) == 1 else "id"
+    """The SQL expression of a row's id in history (see key_sql)."""
+    keys = tuple(r[1] for r in sorted(conn.execute(f"PRAGMA table_info([{table}])"), key=lambda r: r[5]) if r[5])
+    return key_sql(keys or ("id",))
 
 
 def has_history(conn: sqlite3.Connection, table: str, row_id: str) -> bool:
@@ -249,7 +259,7 @@ def state_at(conn: sqlite3.Connection, table: str, row_id: str, when: str | None
 
 
 def live_row(conn: sqlite3.Connection, table: str, row_id: str) -> dict[str, Any] | None:
-    cursor = conn.execute(f"SELECT * FROM [{table}] WHERE [{key_of(conn, table)}] = ?", (row_id,))
+    cursor = conn.execute(f"SELECT * FROM [{table}] WHERE {key_of(conn, table)} = ?", (row_id,))
     found = cursor.fetchone()
     if found is None:
         return None
@@ -269,6 +279,26 @@ def versions(conn: sqlite3.Connection, table: str, row_id: str) -> list[State]:
         if row is not None:
             found.append(State(table, row_id, row, start, end, run_id))
     return found
+
+
+LABELLED = {"confluence_pages", "confluence_blogposts", "confluence_attachments", "confluence_spaces"}
+
+
+def labels_at(conn: sqlite3.Connection, content_id: str, when: str | None = None) -> list[str]:
+    """The names of the labels `content_id` had at `when` (None: now), from the label pairs' history (ids
+    content_id/label_id, so a range of the history index finds them), named as each label was then."""
+    prefix = content_id + SEPARATOR
+    held = "valid_to IS NULL" if when is None else "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+    spans = conn.execute(
+        f"SELECT id FROM history WHERE table_name = 'confluence_content_labels' AND id > ? AND id < ? AND {held}",
+        (prefix, content_id + chr(ord(SEPARATOR) + 1), *(() if when is None else (when, when))),
+    )
+    names = []
+    for (pair,) in spans.fetchall():
+        label_id = pair[len(prefix) :]
+        label = state_at(conn, "confluence_labels", label_id, when) or state_at(conn, "confluence_labels", label_id)
+        names.append(str(label.row.get("name") or label_id) if label else label_id)
+    return sorted(names)
 
 
 # -- showing -----------------------------------------------------------------------------------------

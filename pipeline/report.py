@@ -254,17 +254,18 @@ DELETED_SHOWN = 50
 def deleted_rows(conn: sqlite3.Connection, since: str) -> list[dict[str, Any]]:
     """Every row (of any table with deleted_at) that the run starting at `since` marked deleted, with the
     command that shows it as it was: a deletion only marks the row, so its last content is still there."""
-    from .history import KINDS, tracked_tables
+    from .history import KINDS, key_sql, tracked_tables
 
     kinds = {table: kind for kind, table in KINDS.items()}
     found: list[dict[str, Any]] = []
-    for table, key in tracked_tables(conn).items():
+    for table, keys in tracked_tables(conn).items():
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
         if "deleted_at" not in columns:
             continue
-        name = next((c for c in NAMES if c in columns), key)
+        name = next((c for c in NAMES if c in columns), keys[0])
         for row_id, label, when in conn.execute(
-            f"SELECT [{key}], [{name}], deleted_at FROM [{table}] WHERE deleted_at >= ? ORDER BY deleted_at", (since,)
+            f"SELECT {key_sql(keys)}, [{name}], deleted_at FROM [{table}] WHERE deleted_at >= ? ORDER BY deleted_at",
+            (since,),
         ):
             kind = kinds.get(table, table)
             found.append(

@@ -804,11 +804,7 @@ class Store:
 
     def _apply(self, batch: Batch) -> None:
         if batch.replace_for:
-            for start in range(0, len(batch.replace_for), 500):
-                chunk = batch.replace_for[start : start + 500]
-                self.conn.execute(
-                    f"DELETE FROM {batch.table} WHERE content_id IN ({', '.join('?' * len(chunk))})", chunk
-                )
+            self._replace_pairs(batch)
         if batch.rows:
             self._check_columns(batch)
             (self._update if batch.update_only else self._upsert)(batch)
@@ -841,6 +837,19 @@ class Store:
                 "run_id = excluded.run_id, detail = COALESCE(excluded.detail, detail)",
                 [(d.kind, d.key, d.detail, stamp, stamp, d.error[:1000], self.run_id) for d in batch.owe],
             )
+
+    def _replace_pairs(self, batch: Batch) -> None:
+        """Remove the label pairs of `replace_for` that `rows` no longer have; the pairs kept are left
+        untouched (the upsert adds the new ones), so an unchanged page's labels keep no past state."""
+        keep = {(row["content_id"], row["label_id"]) for row in batch.rows}
+        for start in range(0, len(batch.replace_for), 500):
+            chunk = batch.replace_for[start : start + 500]
+            stored = self.conn.execute(
+                f"SELECT content_id, label_id FROM {batch.table} WHERE content_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            gone = [pair for pair in stored if pair not in keep]
+            self.conn.executemany(f"DELETE FROM {batch.table} WHERE content_id = ? AND label_id = ?", gone)
 
     def _upsert(self, batch: Batch) -> None:
         """Insert new rows; update rows whose content changed (or that come back); count which was which."""

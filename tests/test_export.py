@@ -111,6 +111,7 @@ async def test_incremental_export_has_only_what_changed_since_the_run(sim, tmp_p
     db = tmp_path / "atlassian.db"
     conn = sqlite3.connect(db)
     before = {t: content(conn, t) for t in ("confluence_pages", "jira_issues", "jira_comments")}
+    pairs = {t: set(conn.execute(f"SELECT * FROM {t}")) for t in ("confluence_content_labels", "confluence_versions")}
     change_a_share(sim, 0.1, seed=4)
     await run_sync(sim, tmp_path)
     out = tmp_path / "changes"
@@ -125,7 +126,11 @@ async def test_incremental_export_has_only_what_changed_since_the_run(sim, tmp_p
         exported = {orjson.loads(line)["id"] for line in (out / f"{table}.jsonl").read_bytes().splitlines()}
         assert exported == changed and changed, table
         assert manifest[table]["whole"] is False
-    assert manifest["confluence_content_labels"]["whole"] is True
+    for table, earlier in pairs.items():  # keyed by two columns: only the rows added since
+        added = set(conn.execute(f"SELECT * FROM {table}")) - earlier
+        lines = (out / f"{table}.jsonl").read_bytes().splitlines()
+        assert {tuple(orjson.loads(line).values()) for line in lines} == added, table
+        assert manifest[table]["whole"] is False
     runs = [orjson.loads(line)["id"] for line in (out / "sync_runs.jsonl").read_bytes().splitlines()]
     assert runs == [2]
 

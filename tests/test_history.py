@@ -21,10 +21,10 @@ def snapshot(db) -> dict[str, dict[str, dict]]:
     try:
         return {
             table: {
-                r[key]: {k: r[k] for k in r.keys() if k not in history.left_out()}  # noqa: SIM118
+                "/".join(str(r[k]) for k in keys): {k: r[k] for k in r.keys() if k not in history.left_out()}  # noqa: SIM118
                 for r in conn.execute(f"SELECT * FROM {table}")
             }
-            for table, key in history.tracked_tables(conn).items()
+            for table, keys in history.tracked_tables(conn).items()
         }
     finally:
         conn.close()
@@ -213,3 +213,27 @@ def test_show_on_a_store_without_history_says_so(tmp_path):
     conn.close()
     result = CliRunner().invoke(main, ["show", "page", "1", "--db", str(db)])
     assert result.exit_code == 1 and "keeps no history yet" in result.output
+
+
+def test_show_page_as_of_gives_the_labels_it_had_then(tmp_path):
+    """Label pairs are keyed by two columns (content_id, label_id): history keeps them as content_id/label_id."""
+    db = tmp_path / "a.db"
+    store = Store(db).open()
+    conn = store.conn
+    conn.execute("INSERT INTO confluence_pages(id, title) VALUES ('1', 'Runbook')")
+    conn.execute("INSERT INTO confluence_labels(id, name) VALUES ('7', 'ops'), ('8', 'draft'), ('9', 'approved')")
+    conn.execute("INSERT INTO confluence_content_labels VALUES ('1', '7', 'page'), ('1', '8', 'page')")
+    conn.execute("UPDATE history SET valid_from = '2026-01-01T00:00:00.000Z'")  # all of it held since New Year
+    conn.execute("DELETE FROM confluence_content_labels WHERE content_id = '1' AND label_id = '8'")
+    conn.execute("INSERT INTO confluence_content_labels VALUES ('1', '9', 'page')")
+    assert history.state_at(conn, "confluence_content_labels", "1/8", "2026-01-02T00:00:00.000Z").row == {
+        "content_id": "1",
+        "label_id": "8",
+        "content_type": "page",
+    }
+    store.close()
+    runner = CliRunner()
+    then = runner.invoke(main, ["show", "page", "1", "--as-of", "2026-01-02", "--db", str(db)])
+    assert then.exit_code == 0 and "labels: draft, ops\n" in then.output, then.output
+    now = runner.invoke(main, ["show", "page", "1", "--db", str(db)])
+    assert "labels: approved, ops\n" in now.output, now.output
