@@ -544,6 +544,19 @@ def _v9_jira_analytics(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM sync_state WHERE stream LIKE 'jira:issues:%'")
 
 
+def _v10_deleted_indexes(conn: sqlite3.Connection) -> None:
+    """An index of the deleted rows of every table with deleted_at, for `report`'s "what did the last run
+    delete" (deleted_at >= the run's start): partial, so it holds only deleted rows and costs little. A table
+    a later step adds with deleted_at makes its own in that step."""
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
+    for (table,) in conn.execute(sql).fetchall():
+        if any(r[1] == "deleted_at" for r in conn.execute(f"PRAGMA table_info([{table}])")):
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS [idx_{table}_deleted] ON [{table}](deleted_at) "
+                "WHERE deleted_at IS NOT NULL"
+            )
+
+
 # The schema's history, oldest first; a database's user_version counts the steps it has run.
 # Append new steps at the end (see the module docstring); never edit or reorder shipped ones.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -556,6 +569,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v7_one_time_format,
     _v8_confluence_tree_history_people,
     _v9_jira_analytics,
+    _v10_deleted_indexes,
 ]
 
 

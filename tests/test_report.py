@@ -59,3 +59,28 @@ async def test_the_report_names_what_failed(tmp_path):
     assert [e["stream"] for e in summary["failed"]] == ["confluence attachments"]
     markdown = render(summary, "markdown")
     assert "> [!WARNING]" in markdown and "read:attachment:confluence" in markdown
+
+
+def test_what_a_run_deleted_is_found_through_an_index(tmp_path):
+    """report asks every table with deleted_at for the rows deleted since the last run started; on a large
+    store a scan of every table would take the report minutes, so each has an index of its deleted rows."""
+    from pipeline.store import Store
+
+    store = Store(tmp_path / "a.db").open()
+    tables = [
+        name
+        for (name,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if "deleted_at" in store.columns(name)
+    ]
+    plans = {
+        table: " ".join(
+            str(r[-1])
+            for r in store.conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT * FROM {table} WHERE deleted_at >= ?", ("2026-11-30T00:00:00.000Z",)
+            )
+        )
+        for table in tables
+    }
+    store.close()
+    assert "confluence_pages" in plans and "jira_issues" in plans and "confluence_folders" in plans
+    assert {t: p for t, p in plans.items() if "USING INDEX" not in p} == {}
