@@ -640,6 +640,30 @@ class WriteCounts:
         }
 
 
+def narrow_search_trigger(conn: sqlite3.Connection, table: str, columns: list[str]) -> None:
+    """Re-index a row only when an indexed column changes. sqlite-utils' trigger fires on every UPDATE, so
+    stamping `seen_sweep` on an unchanged row deleted and re-inserted its text in the index: most of a quiet
+    night's CPU, and a third more database. Replaces the wide trigger of an older store (idempotent)."""
+    fts = f"{table}_fts"
+    cols = ", ".join(f'"{c}"' for c in columns)
+    old = ", ".join(f'old."{c}"' for c in columns)
+    new = ", ".join(f'new."{c}"' for c in columns)
+    wanted = (
+        f'CREATE TRIGGER "{table}_au" AFTER UPDATE OF {cols} ON "{table}" BEGIN\n'
+        f'  INSERT INTO "{fts}" ("{fts}", rowid, {cols}) VALUES(\'delete\', old.rowid, {old});\n'
+        f'  INSERT INTO "{fts}" (rowid, {cols}) VALUES (new.rowid, {new});\nEND'
+    )
+    found = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (f"{table}_au",))
+    if (found.fetchone() or [None])[0] == wanted:
+        return
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (fts,)).fetchone():
+        return  # no search table (yet): nothing to keep current
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(f'DROP TRIGGER IF EXISTS "{table}_au"')
+    conn.execute(wanted)
+    conn.execute("COMMIT")
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -661,6 +685,7 @@ class Store:
             self._migrate()
             self._rebuild_views()
             self._keep_history()
+            self._narrow_search_triggers()
         except (sqlite3.DatabaseError, OSError) as error:
             self._abandon()
             if is_full(error):
@@ -734,6 +759,12 @@ class Store:
             return
         with self.transaction():
             history.install(self.conn)
+
+    def _narrow_search_triggers(self) -> None:
+        """Search triggers are derived from SEARCH, like views: remade (once) where they differ, for every
+        searched table whatever step made it; no write when they are current."""
+        for table, columns in SEARCH.items():
+            narrow_search_trigger(self.conn, table, columns)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -892,8 +923,10 @@ class Store:
     def _touch(self, table: str, ids: list[str], sweep: int | None) -> None:
         restored = [i for i, deleted in self._known(table, ids, True).items() if deleted]
         self.counts.restored[table] += len(restored)
-        self.conn.executemany(
-            f"UPDATE {table} SET seen_sweep = ?, deleted_at = NULL WHERE id = ?", [(sweep, i) for i in ids]
+        self.conn.executemany(  # a row already stamped by this sweep (a resumed listing) is not written again
+            f"UPDATE {table} SET seen_sweep = ?, deleted_at = NULL WHERE id = ? "
+            "AND (seen_sweep IS NOT ? OR deleted_at IS NOT NULL)",
+            [(sweep, i, sweep) for i in ids],
         )
 
     def _close(self, sweep: Sweep) -> None:
