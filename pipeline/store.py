@@ -617,6 +617,8 @@ class Batch:
     paid: list[tuple[str, str]] = field(default_factory=list)  # (kind, key) of debts this batch settles
     then: list[Batch] = field(default_factory=list)  # more batches that must commit in the same transaction
     done: Any = None  # an anyio.Event the writer sets once this batch is committed (a flush barrier)
+    on_commit: Any = None  # called (on the event loop) once this batch is committed
+    charged: int = 0  # bytes held in the write gate until this batch is committed
 
 
 @dataclass
