@@ -51,7 +51,7 @@ async def sync(ctx: SyncContext) -> None:
         group.start_soon(ctx.guarded, "jira projects", sync_projects, ctx, projects, archived)
         group.start_soon(ctx.guarded, "jira dimensions", sync_lookups, ctx)
     await pay_debts(ctx, projects)  # what earlier runs failed to fetch comes first
-    bulk = anyio.CapacityLimiter(ctx.settings.concurrency)
+    bulk = anyio.Semaphore(ctx.settings.concurrency)  # bulkfetches in flight, all projects together
     saved = {p["id"]: ({} if ctx.settings.full else ctx.saved(f"jira:issues:{p['id']}")) for p in projects}
     known = [p for p in projects if saved[p["id"]].get("mark") and not saved[p["id"]].get("pending")]
     async with anyio.create_task_group() as group:
