@@ -47,6 +47,7 @@ class Run:
     throttled: int
     busiest: tuple[str, int]
     exit_code: int
+    timeline: dict[str, tuple[int, float, float]]  # family -> requests, first and last second
 
 
 class ThreadedSimulator:
@@ -99,6 +100,13 @@ def run_sync(sim: Simulator, workdir: Path) -> Run:
     child.returncode = os.waitstatus_to_exitcode(status)
     gateway = sim.log.gateway()
     families = Counter(e.family for e in gateway if e.family and e.status < 400)
+    timeline = {}
+    for entry in gateway:
+        if entry.family:
+            count, first, last = timeline.get(entry.family, (0, entry.at, entry.at))
+            timeline[entry.family] = (count + 1, min(first, entry.at), max(last, entry.at))
+    origin = min((e.at for e in gateway), default=0.0)
+    timeline = {f: (n, a - origin, b - origin) for f, (n, a, b) in timeline.items()}
     throttled = sum(1 for e in gateway if e.status == 429 or (e.status == 503 and e.family))
     return Run(
         wall_s=wall,
@@ -108,10 +116,11 @@ def run_sync(sim: Simulator, workdir: Path) -> Run:
         throttled=throttled,
         busiest=families.most_common(1)[0] if families else ("", 0),
         exit_code=child.returncode,
+        timeline=timeline,
     )
 
 
-def bench_scale(scale: str, body_kb: float | None) -> None:
+def bench_scale(scale: str, body_kb: float | None, timeline: bool = False) -> None:
     extra = {"body_kb": body_kb} if body_kb else {}
     config = SimConfig(scale=scale, seed=2, rate_limit=RATE, latency_ms=LATENCY_MS, **extra)
     with tempfile.TemporaryDirectory() as tmp, ThreadedSimulator(config) as sim:
@@ -134,6 +143,9 @@ def bench_scale(scale: str, body_kb: float | None) -> None:
         f"no-change run   {quiet.requests:,} requests ({quiet.requests / max(1, full.requests):.1%}), "
         f"{quiet.wall_s:.1f} s, cpu {quiet.cpu_s:.2f} s = {quiet.cpu_s / max(0.001, full.cpu_s):.1%} of the full run's"
     )
+    if timeline:
+        for family, (count, first, last) in sorted(full.timeline.items(), key=lambda kv: kv[1][1]):
+            print(f"  {family:<36} {count:>6,} requests  {first:6.1f} s .. {last:6.1f} s")
 
 
 def bench_text() -> None:
@@ -159,12 +171,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scales", nargs="*", default=["small", "medium"])
     parser.add_argument("--body-kb", type=float, action="append", help="also run medium with this median body size")
+    parser.add_argument("--timeline", action="store_true", help="when each endpoint family ran, in the full run")
+    parser.add_argument("--no-text", action="store_true", help="skip the text extraction benchmark")
     options = parser.parse_args()
-    bench_text()
+    if not options.no_text:
+        bench_text()
     for scale in options.scales:
-        bench_scale(scale, None)
+        bench_scale(scale, None, options.timeline)
     for body_kb in options.body_kb or []:
-        bench_scale("medium", body_kb)
+        bench_scale("medium", body_kb, options.timeline)
 
 
 if __name__ == "__main__":

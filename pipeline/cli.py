@@ -315,6 +315,9 @@ def sim_options(function):
         click.option("--slow-downloads", type=float, default=0.0, help="Media host bytes per second (0: full speed)."),
         click.option("--search-lag", type=float, default=0.0, help="Seconds before a Jira change shows in search."),
         click.option("--time-zone", default="America/Los_Angeles", show_default=True, help="The account's zone."),
+        click.option(
+            "--body-kb", type=click.FloatRange(min=0.1), default=4.0, show_default=True, help="Median page body size."
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -335,6 +338,7 @@ def sim_config(options: dict[str, Any]) -> SimConfig:
         quota=options["quota"],
         slow_download_bytes_per_s=options["slow_downloads"],
         search_lag_s=options["search_lag"],
+        body_kb=options["body_kb"],
     )
 
 

@@ -72,6 +72,7 @@ class SyncContext:
         # (product, id) of bytes queued and not yet committed: bounded by the queues, not by the site
         self.queued_downloads: set[tuple[str, str]] = set()
         self.write_gate = ByteGate(WRITE_BYTES)  # rows sent to the writer and not yet committed
+        self.builders = anyio.CapacityLimiter(2)  # threads building rows (one GIL: more would only queue)
         self.attempted: set[str] = set()  # streams this run started
         self.completed: set[str] = set()  # streams this run ran to the end: their old debts are paid
         self.tried: set[tuple[str, str]] = set()  # (kind, key) of the other debts this run set out to pay
@@ -100,6 +101,13 @@ class SyncContext:
         if saved.get("next") and saved.get("sweep") and not self.settings.full:
             return Chain(stream, int(saved["sweep"]), saved["next"], saved)
         return Chain(stream, self.run_id, None, {} if self.settings.full else saved)
+
+    async def rows_of(self, make: Callable[..., dict[str, Any]], items: list[Any], *args: Any) -> list[dict[str, Any]]:
+        """Rows built in a worker thread: turning a listing's bodies into text takes milliseconds a page, which on
+        the event loop would hold up every request in flight."""
+        if not items:
+            return []
+        return await anyio.to_thread.run_sync(lambda: [make(item, *args) for item in items], limiter=self.builders)
 
     def lookup(self, sql: str, ids: list[str], *params: Any) -> list[tuple]:
         """Rows for many ids at once (`sql` has one {marks} for the id list)."""

@@ -12,6 +12,16 @@ from pipeline.store import Store
 from pipeline.text import from_adf, from_storage
 
 
+def test_code_blocks_and_link_bodies_are_searchable_text():
+    xhtml = (
+        '<p>Run:</p><ac:structured-macro ac:name="code"><ac:parameter ac:name="language">sh</ac:parameter>'
+        '<ac:plain-text-body><![CDATA[make test && echo "a <b>"]]></ac:plain-text-body></ac:structured-macro>'
+        '<p>see <ac:link><ri:page ri:content-title="Home" /><ac:plain-text-link-body><![CDATA[the home page]]>'
+        "</ac:plain-text-link-body></ac:link>&nbsp;<!-- a <p> in a comment --></p>"
+    )
+    assert from_storage(xhtml) == 'Run:\nmake test && echo "a <b>"\nsee the home page'
+
+
 def test_plain_text_from_storage_xhtml():
     xhtml = (
         "<h1>Plan &amp; ship</h1><p>Step <strong>one</strong> 🚀</p><ul><li>a</li><li>b</li></ul>"

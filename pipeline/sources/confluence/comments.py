@@ -30,7 +30,7 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
     newest = max(filter(None, [newest, mark]), default=None)
     saw_reply = False
     async for page in chain_pages(ctx, chain, f"{V2}/{kind}-comments", params):
-        rows = scoped(ctx, [comment_row(item, kind) for item in page.items])
+        rows = scoped(ctx, await ctx.rows_of(comment_row, page.items, kind))
         saw_reply = saw_reply or any(item.get("parentCommentId") for item in page.items)
         newest = max([newest or "", *(r["updated_at"] or "" for r in rows)]) or None
         if with_bodies:
@@ -57,7 +57,7 @@ async def recent_comments(ctx: SyncContext, kind: str, mark: str) -> str | None:
     newest = None
     params = {"limit": LIMIT, "body-format": "storage", "sort": "-modified-date"}
     async for page in cursor_pages(ctx.client, "confluence", f"{V2}/{kind}-comments", params):
-        listed = [comment_row(item, kind) for item in page.items]
+        listed = await ctx.rows_of(comment_row, page.items, kind)
         fresh = [r for r in listed if (r["updated_at"] or "") >= threshold]
         newest = max([newest or "", *(r["updated_at"] or "" for r in fresh)]) or None
         kept = scoped(ctx, fresh)  # with --spaces, only those spaces' comments are stored

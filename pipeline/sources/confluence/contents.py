@@ -48,7 +48,7 @@ async def sync_contents(ctx: SyncContext, space: Row, kind: str) -> None:
     changed = ChangedContent(ctx, kind, chain, mode)
     async for page in chain_pages(ctx, chain, f"{V2}/spaces/{space['id']}/{kind}s", params):
         if with_bodies:
-            rows = seen([content_row(item, kind) for item in page.items], chain.sweep)
+            rows = seen(await ctx.rows_of(content_row, page.items, kind), chain.sweep)
             await ctx.emit(Batch(table, rows, state=chain.checkpoint(page.next, mode=mode), sweep=chain.sweep))
         else:
             await changed.compare(page.items, page.next)
@@ -95,6 +95,6 @@ class ChangedContent:
             rows = []
             params = {"id": ",".join(chunk), "status": STATUSES, "body-format": "storage", "limit": LIMIT}
             async for page in cursor_pages(self.ctx.client, "confluence", f"{V2}/{self.kind}s", params):
-                rows += [content_row(item, self.kind) for item in page.items]
+                rows += await self.ctx.rows_of(content_row, page.items, self.kind)
             state = self.chain.checkpoint(following, mode=self.mode) if not self.pending and following else {}
             await self.ctx.emit(Batch(self.table, seen(rows, self.chain.sweep), state=state, sweep=self.chain.sweep))

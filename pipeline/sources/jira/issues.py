@@ -155,7 +155,8 @@ async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> list[str
     if not isinstance(issues, list):
         raise UnexpectedResponse(f"{API}/issue/bulkfetch answered without an 'issues' list")
     errors = response.data.get("issueErrors") or []
-    await ctx.emit(Batch("jira_issues", [{**issue_row(issue), "seen_sweep": sweep} for issue in issues]))
+    rows = await ctx.rows_of(issue_row, issues)
+    await ctx.emit(Batch("jira_issues", [{**row, "seen_sweep": sweep} for row in rows]))
     children = IssueChildren(sweep, sprint_field_ids(ctx), ctx.settings.jira_worklogs)
     for issue in issues:
         await children.collect(ctx, issue)
