@@ -107,6 +107,7 @@ BOOKKEEPING = {
     "jira_comments": ("seen_sweep INTEGER",),
     "jira_attachments": ("seen_sweep INTEGER",),
     "jira_worklogs": ("seen_sweep INTEGER",),
+    "confluence_content_labels": ("seen_sweep INTEGER",),  # the labels-by-label pass that saw a pair
 }
 # Plain text for search and reading, from the stored bodies (step 3).
 PLAIN_TEXT = {
@@ -585,6 +586,7 @@ class Sweep:
     sweep: int
     scope: str = "1 = 1"  # an SQL condition on the table, with ? placeholders
     params: tuple = ()
+    delete: bool = False  # delete what the sweep did not see (a table without deleted_at, e.g. label pairs)
 
 
 @dataclass(frozen=True)
@@ -903,10 +905,12 @@ class Store:
         self.counts.updated[table] += max(0, changed - inserted - len(restored))
         self.counts.restored[table] += len(restored)
         extra = [c for c in cols if c in BOOKKEEPING_COLUMNS and c not in ("sha256", "sha256_version")]
-        if keyed and extra:  # bookkeeping is set on every row, without counting as a change
+        if extra:  # bookkeeping is set on every row, without counting as a change
+            keys = ["id"] if keyed else cols[:2]
             self.conn.executemany(
-                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in extra)} WHERE id = ?",
-                [(*(row.get(c) for c in extra), row["id"]) for row in batch.rows],
+                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in extra)} WHERE "
+                + " AND ".join(f"{k} = ?" for k in keys),
+                [(*(row.get(c) for c in extra), *(row[k] for k in keys)) for row in batch.rows],
             )
 
     def _check_columns(self, batch: Batch) -> None:
@@ -932,6 +936,13 @@ class Store:
         )
 
     def _close(self, sweep: Sweep) -> None:
+        if sweep.delete:
+            cursor = self.conn.execute(
+                f"DELETE FROM {sweep.table} WHERE (seen_sweep IS NULL OR seen_sweep != ?) AND ({sweep.scope})",
+                (sweep.sweep, *sweep.params),
+            )
+            self.counts.deleted[sweep.table] += cursor.rowcount
+            return
         cursor = self.conn.execute(
             f"UPDATE {sweep.table} SET deleted_at = ? WHERE deleted_at IS NULL "
             f"AND (seen_sweep IS NULL OR seen_sweep != ?) AND ({sweep.scope})",

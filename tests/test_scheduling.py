@@ -3,6 +3,8 @@ and what waits for the writer is bounded by bytes."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import anyio
 from expected import differences, expected, stored
 from helpers import run_sync
@@ -68,3 +70,31 @@ async def test_a_cancelled_waiter_gives_back_nothing_it_did_not_get():
 def test_weight_counts_the_strings_a_batch_holds():
     rows = [{"id": "1", "body": "x" * 50_000, "version": 3}]
     assert 50_000 < weight(rows) < 51_000
+
+
+async def test_labels_by_label_checkpoint_as_they_go_and_resume(tmp_path):
+    """A label whose listing keeps failing stops the pass; what was listed is kept, and the next run goes on
+    from the first label not done, then the store holds exactly the site's labels."""
+    import orjson
+
+    from pipeline.sources.confluence.labels import BY_LABEL, label_order
+
+    async with Simulator(SimConfig(scale="small", seed=6)) as sim:
+        labels = sorted((lab["id"] for lab in sim.confluence.all_labels()), key=label_order)
+        stuck = labels[len(labels) // 2]
+        sim.troubles.failing_paths.add(f"/labels/{stuck}/pages")
+        first = await run_sync(sim, tmp_path, max_retries=0)
+        assert [e.stream for e in first.errors] == ["confluence labels"]
+        conn = sqlite3.connect(tmp_path / "atlassian.db")
+        saved = orjson.loads(conn.execute("SELECT value FROM sync_state WHERE stream = ?", (BY_LABEL,)).fetchone()[0])
+        assert label_order(saved["next"]) <= label_order(stuck) and saved["sweep"] == first.run_id
+        kept = conn.execute("SELECT COUNT(*) FROM confluence_content_labels").fetchone()[0]
+        assert kept > 0  # pairs of the labels listed before the failure were committed
+        sim.troubles.clear()
+        sim.log.clear()
+        second = await run_sync(sim, tmp_path)
+        assert second.status == "ok", second.errors
+        assert differences(expected(sim), stored(tmp_path / "atlassian.db")) == {}
+        relisted = {e.path.split("/labels/")[1].split("/")[0] for e in sim.log.gateway() if "/labels/" in e.path}
+        assert relisted and all(label_order(label) >= label_order(saved["next"]) for label in relisted)
+        assert conn.execute("SELECT COUNT(*) FROM sync_state WHERE stream = ?", (BY_LABEL,)).fetchone()[0] == 0
