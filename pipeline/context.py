@@ -15,11 +15,12 @@ from .blobs import BlobStore
 from .config import Settings
 from .errors import DiskFull, explain
 from .http import GatewayClient
-from .inflight import ByteGate, weight
+from .inflight import ByteGate, ListingGate, weight
 from .progress import Progress
 from .store import Batch, Debt, Store
 
 WRITE_BYTES = 32 * 1024 * 1024  # rows waiting for the writer, at most
+LISTING_BYTES = 48 * 1024 * 1024  # listed pages with bodies being turned into rows, at most
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class SyncContext:
         # (product, id) of bytes queued and not yet committed: bounded by the queues, not by the site
         self.queued_downloads: set[tuple[str, str]] = set()
         self.write_gate = ByteGate(WRITE_BYTES)  # rows sent to the writer and not yet committed
+        self.listings = ListingGate(LISTING_BYTES)  # pages of listings that carry bodies
         self.builders = anyio.CapacityLimiter(2)  # threads building rows (one GIL: more would only queue)
         self.attempted: set[str] = set()  # streams this run started
         self.completed: set[str] = set()  # streams this run ran to the end: their old debts are paid

@@ -179,7 +179,7 @@ HUGE_SHARE = 0.01  # pages over 200 KB (pasted logs, generated tables): the tail
 def body_size(rng: random.Random, median_kb: float) -> int:
     """Bytes of XHTML for one page: log-normal around the median, with a tail of huge pages."""
     if rng.random() < HUGE_SHARE:
-        return int(rng.uniform(200, 400) * 1024 * max(1.0, median_kb / BODY_KB))
+        return int(rng.uniform(200, 400) * 1024)
     return max(200, int(median_kb * 1024 * rng.lognormvariate(0, 0.9)))
 
 

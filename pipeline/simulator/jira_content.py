@@ -11,7 +11,6 @@ from functools import lru_cache
 from typing import Any
 
 from .dataset import (
-    BODY_KB,
     CHILD_STRIDE,
     ISSUE_BASE,
     ISSUE_STRIDE,
@@ -48,11 +47,9 @@ PROJECT_TYPES = ["software", "business", "product_discovery"]
 
 
 class JiraContent:
-    def __init__(
-        self, seed: int, scale: Scale, overlay: Overlay, search_lag_s: float = 0.0, body_kb: float = BODY_KB
-    ) -> None:
+    def __init__(self, seed: int, scale: Scale, overlay: Overlay, search_lag_s: float = 0.0) -> None:
         self.seed, self.scale, self.overlay = seed, scale, overlay
-        self.text_kb = body_kb / 4  # the median description; comments half of it (ADF, JSON)
+        self.text_kb = 1.0  # the median description, as ADF JSON; comments half of it (whatever the page bodies)
         self.search_lag_s = search_lag_s  # Jira's search is eventually consistent
         self.cache = RevisionCache(overlay)
 

@@ -57,7 +57,7 @@ class Simulator:
         self.overlay = Overlay()
         scale = SCALES[self.config.scale]
         self.confluence = ConfluenceContent(self.config.seed, scale, self.overlay, self.config.body_kb)
-        self.jira = JiraContent(self.config.seed, scale, self.overlay, self.config.search_lag_s, self.config.body_kb)
+        self.jira = JiraContent(self.config.seed, scale, self.overlay, self.config.search_lag_s)
         self.confluence_changes = ConfluenceMutations(self.confluence)
         self.tree_changes = TreeMutations(self.confluence.tree)
         self.tasks = TaskContent(self.confluence)

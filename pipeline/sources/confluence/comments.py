@@ -29,7 +29,8 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
     params = {"limit": LIMIT, **({"body-format": "storage"} if with_bodies else {})}
     newest = max(filter(None, [newest, mark]), default=None)
     saw_reply = False
-    async for page in chain_pages(ctx, chain, f"{V2}/{kind}-comments", params):
+    pages = chain_pages(ctx, chain, f"{V2}/{kind}-comments", params)
+    async for page in ctx.listings.pages(pages, LIMIT) if with_bodies else pages:
         rows = scoped(ctx, await ctx.rows_of(comment_row, page.items, kind))
         saw_reply = saw_reply or any(item.get("parentCommentId") for item in page.items)
         newest = max([newest or "", *(r["updated_at"] or "" for r in rows)]) or None
