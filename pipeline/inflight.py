@@ -70,9 +70,9 @@ class ListingGate:
     into rows, judged from the bodies seen so far. Eight chains of 250 pages of 50 KB would otherwise hold
     hundreds of MB at once; with small bodies, every chain goes at once as before."""
 
-    def __init__(self, limit: int, per_item: int = 16 * 1024) -> None:
+    def __init__(self, limit: int, per_item: int = 64 * 1024) -> None:
         self.gate = ByteGate(limit)
-        self.per_item = per_item  # bytes a listed item holds, learnt from the pages seen
+        self.per_item = per_item  # bytes a listed item holds, learnt from the pages seen (at first: assume large)
 
     async def pages(self, pages: AsyncIterator[Any], items_per_page: int) -> AsyncIterator[Any]:
         """`pages`, each fetched once its expected bytes are admitted, and held until the consumer asks for
