@@ -70,16 +70,17 @@ class ListingGate:
     into rows, judged from the bodies seen so far. Eight chains of 250 pages of 50 KB would otherwise hold
     hundreds of MB at once; with small bodies, every chain goes at once as before."""
 
-    def __init__(self, limit: int, per_item: int = 64 * 1024) -> None:
+    def __init__(self, limit: int, per_item: int = 16 * 1024) -> None:
         self.gate = ByteGate(limit)
-        self.per_item = per_item  # bytes a listed item holds, learnt from the pages seen (at first: assume large)
+        self.per_item = per_item  # bytes a listed item holds, learnt from the pages seen
+        self.learnt = False  # until a first page is seen, one page at a time: bodies may be of any size
 
     async def pages(self, pages: AsyncIterator[Any], items_per_page: int) -> AsyncIterator[Any]:
         """`pages`, each fetched once its expected bytes are admitted, and held until the consumer asks for
         the next one (by then its rows are with the writer, bounded by the write gate)."""
         iterator = aiter(pages)
         while True:
-            charge = await self.gate.acquire(self.per_item * items_per_page)
+            charge = await self.gate.acquire(self.per_item * items_per_page if self.learnt else self.gate.limit)
             try:
                 page = await anext(iterator)
             except StopAsyncIteration:
@@ -92,12 +93,14 @@ class ListingGate:
             try:
                 yield page
             finally:
+                page = None  # the consumer let go of it too (see its loop): its bytes are free
                 self.gate.release(charge)
 
     def learn(self, items: list[dict[str, Any]]) -> None:
-        if items:
-            seen = sum(sys.getsizeof(body_text(item)) for item in items) // len(items) + ROW_OVERHEAD
-            self.per_item = (self.per_item + seen) // 2
+        if items:  # a body is held twice over while its row is built: as listed, and as text
+            seen = 2 * sum(sys.getsizeof(body_text(item)) for item in items) // len(items) + ROW_OVERHEAD
+            self.per_item = seen if not self.learnt else (self.per_item + seen) // 2
+            self.learnt = True
 
 
 def body_text(item: dict[str, Any]) -> str:

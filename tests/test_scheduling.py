@@ -98,3 +98,34 @@ async def test_labels_by_label_checkpoint_as_they_go_and_resume(tmp_path):
         relisted = {e.path.split("/labels/")[1].split("/")[0] for e in sim.log.gateway() if "/labels/" in e.path}
         assert relisted and all(label_order(label) >= label_order(saved["next"]) for label in relisted)
         assert conn.execute("SELECT COUNT(*) FROM sync_state WHERE stream = ?", (BY_LABEL,)).fetchone()[0] == 0
+
+
+async def test_listings_with_bodies_wait_for_their_bytes():
+    """The first page goes alone (bodies may be of any size); then pages go as their learnt size allows."""
+    from pipeline.inflight import ListingGate
+    from pipeline.paginate import Page
+
+    gate = ListingGate(limit=1_000_000)
+    big = [{"id": str(i), "body": {"storage": {"value": "x" * 100_000}}} for i in range(4)]
+
+    async def pages(n: int):
+        for _ in range(n):
+            yield Page(big, None)
+
+    fetched: list[str] = []
+    release = anyio.Event()
+
+    async def chain(name: str) -> None:
+        async for _ in gate.pages(pages(2), items_per_page=4):
+            fetched.append(name)
+            await release.wait()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(chain, "a")
+        await anyio.wait_all_tasks_blocked()
+        group.start_soon(chain, "b")
+        await anyio.wait_all_tasks_blocked()
+        assert fetched == ["a"]  # b waits: a's first page holds the whole gate
+        assert gate.per_item > 200_000  # learnt: each body is held about twice over
+        release.set()
+    assert sorted(fetched) == ["a", "a", "b", "b"] and gate.gate.used == 0

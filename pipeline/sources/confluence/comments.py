@@ -42,6 +42,7 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
             )
         else:
             await touch_or_fetch_comments(ctx, kind, rows, chain, page.next)
+        page = rows = None  # let go before the next page is fetched: the listing gate counts one page a chain
     await complete_replies(ctx, kind, chain.sweep, saw_reply)  # replies the listing may leave out
     scope, params_ = container_scope(ctx)
     close = Sweep("confluence_comments", chain.sweep, f"kind = ? AND {scope}", (kind, *params_))

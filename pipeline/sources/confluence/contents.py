@@ -51,8 +51,10 @@ async def sync_contents(ctx: SyncContext, space: Row, kind: str) -> None:
         if with_bodies:
             rows = seen(await ctx.rows_of(content_row, page.items, kind), chain.sweep)
             await ctx.emit(Batch(table, rows, state=chain.checkpoint(page.next, mode=mode), sweep=chain.sweep))
+            rows = None
         else:
             await changed.compare(page.items, page.next)
+        page = None  # let go before the next page is fetched: the listing gate counts one page a chain
     await changed.flush(None)
     close = Sweep(table, chain.sweep, "space_id = ?", (space["id"],))
     await ctx.emit(Batch(table, close=close, state={chain.stream: None, f"confluence:{kind}s": None}))
