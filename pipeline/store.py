@@ -107,7 +107,6 @@ BOOKKEEPING = {
     "jira_comments": ("seen_sweep INTEGER",),
     "jira_attachments": ("seen_sweep INTEGER",),
     "jira_worklogs": ("seen_sweep INTEGER",),
-    "confluence_content_labels": ("seen_sweep INTEGER",),  # the labels-by-label pass that saw a pair
 }
 # Plain text for search and reading, from the stored bodies (step 3).
 PLAIN_TEXT = {
@@ -544,6 +543,12 @@ def _v9_jira_analytics(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM sync_state WHERE stream LIKE 'jira:issues:%'")
 
 
+def _v10_label_pair_sweeps(conn: sqlite3.Connection) -> None:
+    """Which labels-by-label pass saw a label pair: the pass commits as it goes, and deletes at its end the pairs
+    it did not see (sources/confluence/labels.py)."""
+    add_columns(conn, "confluence_content_labels", "seen_sweep INTEGER")
+
+
 # The schema's history, oldest first; a database's user_version counts the steps it has run.
 # Append new steps at the end (see the module docstring); never edit or reorder shipped ones.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -556,6 +561,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v7_one_time_format,
     _v8_confluence_tree_history_people,
     _v9_jira_analytics,
+    _v10_label_pair_sweeps,
 ]
 
 
