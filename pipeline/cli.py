@@ -18,6 +18,7 @@ import click
 from . import __version__
 from .config import load_settings
 from .errors import PipelineError
+from .memory import return_freed_memory
 from .progress import LOG_FORMATS, MODES, Progress, json_line
 from .report import FORMATS, render, summarize
 from .runner import SyncResult, sync
@@ -98,6 +99,7 @@ def sync_command(
     except PipelineError as error:
         fail(str(error))
     progress = Progress("quiet" if quiet else progress_mode, log_format=log_format)
+    return_freed_memory()
     result = run_async(sync(settings, progress=progress))
     report_result(result, log_format)
     sys.exit(result.exit_code)

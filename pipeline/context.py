@@ -109,7 +109,16 @@ class SyncContext:
         the event loop would hold up every request in flight."""
         if not items:
             return []
-        return await anyio.to_thread.run_sync(lambda: [make(item, *args) for item in items], limiter=self.builders)
+        # handed over in boxes that are emptied: an idle worker thread keeps its last job's arguments and result
+        # until its next job, which would pin a page of bodies per thread
+        given, built = [items], []
+
+        def build() -> list[dict[str, Any]]:
+            built.append([make(item, *args) for item in given.pop()])
+            return built
+
+        await anyio.to_thread.run_sync(build, limiter=self.builders)
+        return built.pop()
 
     def lookup(self, sql: str, ids: list[str], *params: Any) -> list[tuple]:
         """Rows for many ids at once (`sql` has one {marks} for the id list)."""

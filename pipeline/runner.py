@@ -285,13 +285,18 @@ async def writer(store: Store, receive: MemoryObjectReceiveStream[Batch], gate: 
                     batches.append(receive.receive_nowait())
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
-            await anyio.to_thread.run_sync(store.write_many, [b for b in batches if b.table])
+            todo = [b for b in batches if b.table]
+            await anyio.to_thread.run_sync(store.write_many, todo)
             for batch in batches:
                 gate.release(batch.charged)
                 if batch.on_commit is not None:
                     batch.on_commit()
                 if batch.done is not None:
                     batch.done.set()
+            # an idle worker thread keeps its last job's arguments until its next job, and this loop keeps
+            # `batches` until the next batch arrives: emptied, the committed rows are freed now
+            todo.clear()
+            batches.clear()
 
 
 async def download_worker(ctx: SyncContext, receive: MemoryObjectReceiveStream[DownloadJob]) -> None:
