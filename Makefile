@@ -23,7 +23,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks
 	$(BIN)/ruff format --check pipeline tests benchmarks
 
+# where the sync stands (see benchmarks/bench.py); BENCH="small medium large" adds large
+BENCH ?= small medium --body-kb 50
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py $(BENCH)
 	$(BIN)/python -m pytest -m slow -s benchmarks
 
 clean:

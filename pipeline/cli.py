@@ -18,6 +18,7 @@ import click
 from . import __version__
 from .config import load_settings
 from .errors import PipelineError
+from .memory import return_freed_memory
 from .progress import LOG_FORMATS, MODES, Progress, json_line
 from .report import FORMATS, render, summarize
 from .runner import SyncResult, sync
@@ -98,6 +99,7 @@ def sync_command(
     except PipelineError as error:
         fail(str(error))
     progress = Progress("quiet" if quiet else progress_mode, log_format=log_format)
+    return_freed_memory()
     result = run_async(sync(settings, progress=progress))
     report_result(result, log_format)
     sys.exit(result.exit_code)
@@ -318,6 +320,9 @@ def sim_options(function):
         click.option("--slow-downloads", type=float, default=0.0, help="Media host bytes per second (0: full speed)."),
         click.option("--search-lag", type=float, default=0.0, help="Seconds before a Jira change shows in search."),
         click.option("--time-zone", default="America/Los_Angeles", show_default=True, help="The account's zone."),
+        click.option(
+            "--body-kb", type=click.FloatRange(min=0.1), default=4.0, show_default=True, help="Median page body size."
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -338,6 +343,7 @@ def sim_config(options: dict[str, Any]) -> SimConfig:
         quota=options["quota"],
         slow_download_bytes_per_s=options["slow_downloads"],
         search_lag_s=options["search_lag"],
+        body_kb=options["body_kb"],
     )
 
 

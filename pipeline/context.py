@@ -15,8 +15,12 @@ from .blobs import BlobStore
 from .config import Settings
 from .errors import DiskFull, explain
 from .http import GatewayClient
+from .inflight import ByteGate, ListingGate, weight
 from .progress import Progress
 from .store import Batch, Debt, Store
+
+WRITE_BYTES = 32 * 1024 * 1024  # rows waiting for the writer, at most
+LISTING_BYTES = 48 * 1024 * 1024  # listed pages with bodies being turned into rows, at most
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class SyncContext:
     store: Store
     blobs: BlobStore
     writes: MemoryObjectSendStream[Batch]
-    downloads: MemoryObjectSendStream[DownloadJob]
+    downloads: dict[str, MemoryObjectSendStream[DownloadJob]]  # one queue per product: one family's rate limit
+    # never holds a worker the other could use
     progress: Progress
     run_id: int = 0  # also the id of every sweep this run starts
     errors: list[StreamError] = field(default_factory=list)
@@ -65,7 +70,11 @@ class SyncContext:
 
     def __post_init__(self) -> None:
         self.db = self.store.reader()  # reads from the event loop never touch the writer's connection
+        # (product, id) of bytes queued and not yet committed: bounded by the queues, not by the site
         self.queued_downloads: set[tuple[str, str]] = set()
+        self.write_gate = ByteGate(WRITE_BYTES)  # rows sent to the writer and not yet committed
+        self.listings = ListingGate(LISTING_BYTES)  # pages of listings that carry bodies
+        self.builders = anyio.CapacityLimiter(2)  # threads building rows (one GIL: more would only queue)
         self.attempted: set[str] = set()  # streams this run started
         self.completed: set[str] = set()  # streams this run ran to the end: their old debts are paid
         self.tried: set[tuple[str, str]] = set()  # (kind, key) of the other debts this run set out to pay
@@ -77,10 +86,10 @@ class SyncContext:
         sql = "SELECT key, detail FROM sync_debts WHERE kind = ? ORDER BY first_failed_at, key"
         return self.db.execute(sql, (kind,)).fetchall()
 
-    async def owe(self, debts: list[Debt]) -> None:
+    async def owe(self, debts: list[Debt], on_commit: Callable[[], None] | None = None) -> None:
         """Record parts that failed; they are committed before any later progress (one writer, in order)."""
         if debts:
-            await self.emit(Batch("sync_debts", owe=debts))
+            await self.emit(Batch("sync_debts", owe=debts, on_commit=on_commit))
 
     # -- saved state ----------------------------------------------------------------------------
     def saved(self, stream: str) -> dict[str, Any]:
@@ -95,6 +104,22 @@ class SyncContext:
             return Chain(stream, int(saved["sweep"]), saved["next"], saved)
         return Chain(stream, self.run_id, None, {} if self.settings.full else saved)
 
+    async def rows_of(self, make: Callable[..., dict[str, Any]], items: list[Any], *args: Any) -> list[dict[str, Any]]:
+        """Rows built in a worker thread: turning a listing's bodies into text takes milliseconds a page, which on
+        the event loop would hold up every request in flight."""
+        if not items:
+            return []
+        # handed over in boxes that are emptied: an idle worker thread keeps its last job's arguments and result
+        # until its next job, which would pin a page of bodies per thread
+        given, built = [items], []
+
+        def build() -> list[dict[str, Any]]:
+            built.append([make(item, *args) for item in given.pop()])
+            return built
+
+        await anyio.to_thread.run_sync(build, limiter=self.builders)
+        return built.pop()
+
     def lookup(self, sql: str, ids: list[str], *params: Any) -> list[tuple]:
         """Rows for many ids at once (`sql` has one {marks} for the id list)."""
         found: list[tuple] = []
@@ -104,7 +129,14 @@ class SyncContext:
         return found
 
     async def emit(self, batch: Batch) -> None:
-        await self.writes.send(batch)
+        """Send rows to the writer, waiting while the bytes not yet committed are at their bound."""
+        size = weight(batch.rows) + sum(weight(more.rows) for more in batch.then)
+        batch.charged = await self.write_gate.acquire(size)
+        try:
+            await self.writes.send(batch)
+        except BaseException:
+            self.write_gate.release(batch.charged)
+            raise
         if batch.rows and not batch.update_only:
             self.progress.advance(batch.table, len(batch.rows))
 
@@ -121,8 +153,17 @@ class SyncContext:
         await barrier.done.wait()
 
     async def fetch_bytes(self, job: DownloadJob) -> None:
-        if self.settings.attachments:
-            await self.downloads.send(job)
+        """Queue bytes on their product's download queue, unless they are queued already. Rows are sent to the
+        writer before their bytes are queued, so the download's update commits after the row (one writer, in
+        order): bytes start while the listing goes on."""
+        key = (job.product, job.item_id)
+        if self.settings.attachments and key not in self.queued_downloads:
+            self.queued_downloads.add(key)
+            await self.downloads[job.product].send(job)
+
+    def downloaded(self, job: DownloadJob) -> Callable[[], None]:
+        """What the writer calls once a download's outcome is committed: it is no longer in flight."""
+        return lambda: self.queued_downloads.discard((job.product, job.item_id))
 
     def fail(self, stream: str, error: BaseException) -> str:
         message = explain(error)

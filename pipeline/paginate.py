@@ -56,7 +56,10 @@ async def cursor_pages(
         following = next_link(response)
         if following == link:
             raise UnexpectedResponse(f"{path} returned the same next link twice; stopping rather than looping")
-        yield Page(items_of(response, "results"), following)
+        page = Page(items_of(response, "results"), following)
+        response = None  # nothing of this page is held here while the next one is fetched
+        yield page
+        page = None
         link = following
 
 

@@ -14,13 +14,14 @@ import os
 import sys
 import time
 from collections import Counter
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import orjson
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+
+if TYPE_CHECKING:  # rich is imported only when a live table is shown: a nightly run in CI never pays for it
+    from rich.live import Live
+    from rich.table import Table
 
 MODES = ("auto", "rich", "plain", "quiet")
 LOG_FORMATS = ("text", "json")
@@ -104,6 +105,8 @@ class Progress:
             self._print(self.summary_line())
 
     def _table(self) -> Table:
+        from rich.table import Table
+
         table = Table(title="atlassian-to-sqlite sync", title_justify="left", expand=False)
         table.add_column("what")
         table.add_column("rows", justify="right")
@@ -119,6 +122,9 @@ class Progress:
         if self.mode == "quiet":
             return
         if self.mode == "rich":
+            from rich.console import Console
+            from rich.live import Live
+
             with Live(self._table(), console=Console(file=self.out), refresh_per_second=4, transient=True) as live:
                 self._live = live
                 try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,50 +108,74 @@ def table_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     return counts
 
 
+# Every count is one grouped pass over its table, each row's container or issue found through its primary key;
+# nothing runs once per space or project (a store of 200 spaces and 50,000 attachments took 21 s that way).
 SPACES = """
-SELECT s.key, s.name,
-  (SELECT COUNT(*) FROM confluence_pages p WHERE p.space_id = s.id AND p.deleted_at IS NULL) AS pages,
-  (SELECT COUNT(*) FROM confluence_blogposts b WHERE b.space_id = s.id AND b.deleted_at IS NULL) AS blogposts,
-  (SELECT COUNT(*) FROM confluence_comments c JOIN confluence_pages p ON p.id = c.container_id
-     WHERE p.space_id = s.id AND c.deleted_at IS NULL) +
-  (SELECT COUNT(*) FROM confluence_comments c JOIN confluence_blogposts b ON b.id = c.container_id
-     WHERE b.space_id = s.id AND c.deleted_at IS NULL) AS comments,
-  (SELECT COUNT(*) FROM confluence_attachments_view a
-     WHERE a.space_key = s.key AND a.deleted_at IS NULL) AS attachments,
-  (SELECT COALESCE(SUM(a.file_size), 0) FROM confluence_attachments_view a
-     WHERE a.space_key = s.key AND a.deleted_at IS NULL) AS attachment_bytes
-FROM confluence_spaces s WHERE s.deleted_at IS NULL ORDER BY s.key
+WITH pages AS (SELECT space_id, COUNT(*) AS n FROM confluence_pages WHERE deleted_at IS NULL GROUP BY space_id),
+posts AS (SELECT space_id, COUNT(*) AS n FROM confluence_blogposts WHERE deleted_at IS NULL GROUP BY space_id),
+comments AS (
+  SELECT COALESCE(p.space_id, b.space_id) AS space_id, COUNT(*) AS n
+  FROM confluence_comments c LEFT JOIN confluence_pages p ON p.id = c.container_id
+  LEFT JOIN confluence_blogposts b ON b.id = c.container_id
+  WHERE c.deleted_at IS NULL GROUP BY 1
+),
+files AS (
+  SELECT COALESCE(p.space_id, b.space_id) AS space_id, COUNT(*) AS n, SUM(a.file_size) AS bytes
+  FROM confluence_attachments a LEFT JOIN confluence_pages p ON p.id = a.container_id
+  LEFT JOIN confluence_blogposts b ON b.id = a.container_id
+  WHERE a.deleted_at IS NULL GROUP BY 1
+)
+SELECT s.key, s.name, COALESCE(pages.n, 0) AS pages, COALESCE(posts.n, 0) AS blogposts,
+  COALESCE(comments.n, 0) AS comments, COALESCE(files.n, 0) AS attachments,
+  COALESCE(files.bytes, 0) AS attachment_bytes
+FROM confluence_spaces s LEFT JOIN pages ON pages.space_id = s.id LEFT JOIN posts ON posts.space_id = s.id
+LEFT JOIN comments ON comments.space_id = s.id LEFT JOIN files ON files.space_id = s.id
+WHERE s.deleted_at IS NULL ORDER BY s.key
 """
+PROJECTS = """
+WITH issues AS (SELECT project_id, COUNT(*) AS n FROM jira_issues WHERE deleted_at IS NULL GROUP BY project_id),
+comments AS (
+  SELECT i.project_id, COUNT(*) AS n FROM jira_comments c JOIN jira_issues i ON i.id = c.issue_id
+  WHERE c.deleted_at IS NULL GROUP BY i.project_id
+),
+files AS (
+  SELECT i.project_id, COUNT(*) AS n FROM jira_attachments a JOIN jira_issues i ON i.id = a.issue_id
+  WHERE a.deleted_at IS NULL GROUP BY i.project_id
+)
+SELECT p.id, p.key, p.name, COALESCE(issues.n, 0) AS issues, COALESCE(comments.n, 0) AS comments,
+  COALESCE(files.n, 0) AS attachments
+FROM jira_projects p LEFT JOIN issues ON issues.project_id = p.id LEFT JOIN comments ON comments.project_id = p.id
+LEFT JOIN files ON files.project_id = p.id
+WHERE p.deleted_at IS NULL ORDER BY p.key
+"""
+BY_PROJECT = """
+SELECT project_id, status, issue_type, COUNT(*) FROM jira_issues WHERE deleted_at IS NULL
+GROUP BY project_id, status, issue_type
+"""
+# the ten largest first, then their names: the views' joins run for ten rows, not for every attachment
 LARGEST = f"""
-SELECT 'confluence' AS product, space_key AS place, title AS name, file_size AS bytes FROM confluence_attachments_view
-WHERE deleted_at IS NULL
+SELECT 'confluence' AS product, v.space_key AS place, v.title AS name, v.file_size AS bytes
+FROM (SELECT id FROM confluence_attachments WHERE deleted_at IS NULL ORDER BY file_size DESC LIMIT {TOP}) top
+JOIN confluence_attachments_view v ON v.id = top.id
 UNION ALL
-SELECT 'jira', project_key || ' ' || issue_key, filename, size FROM jira_attachments_view WHERE deleted_at IS NULL
+SELECT 'jira', v.project_key || ' ' || v.issue_key, v.filename, v.size
+FROM (SELECT id FROM jira_attachments WHERE deleted_at IS NULL ORDER BY size DESC LIMIT {TOP}) top
+JOIN jira_attachments_view v ON v.id = top.id
 ORDER BY bytes DESC LIMIT {TOP}
 """
 
 
 def projects(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    found = rows(
-        conn,
-        """
-        SELECT p.key, p.name,
-          (SELECT COUNT(*) FROM jira_issues i WHERE i.project_id = p.id AND i.deleted_at IS NULL) AS issues,
-          (SELECT COUNT(*) FROM jira_comments c JOIN jira_issues i ON i.id = c.issue_id
-             WHERE i.project_id = p.id AND c.deleted_at IS NULL) AS comments,
-          (SELECT COUNT(*) FROM jira_attachments a JOIN jira_issues i ON i.id = a.issue_id
-             WHERE i.project_id = p.id AND a.deleted_at IS NULL) AS attachments
-        FROM jira_projects p WHERE p.deleted_at IS NULL ORDER BY p.key""",
-    )
+    found = rows(conn, PROJECTS)
+    tallies: dict[str, dict[str, Counter]] = {}
+    for project_id, status, issue_type, count in conn.execute(BY_PROJECT):
+        tally = tallies.setdefault(project_id, {"by_status": Counter(), "by_type": Counter()})
+        tally["by_status"][status] += count
+        tally["by_type"][issue_type] += count
     for project in found:
-        for column, name in (("status", "by_status"), ("issue_type", "by_type")):
-            project[name] = dict(
-                conn.execute(
-                    f"SELECT i.{column}, COUNT(*) FROM jira_issues i JOIN jira_projects p ON p.id = i.project_id "
-                    f"WHERE p.key = ? AND i.deleted_at IS NULL GROUP BY i.{column} ORDER BY 2 DESC",
-                    (project["key"],),
-                ).fetchall()
-            )
+        tally = tallies.get(project.pop("id"), {"by_status": Counter(), "by_type": Counter()})
+        for name in ("by_status", "by_type"):
+            project[name] = dict(sorted(tally[name].items(), key=lambda kv: -kv[1]))
     return found
 
 

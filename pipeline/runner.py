@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from .config import Settings
 from .context import DownloadJob, StreamError, SyncContext
 from .errors import ConfigError, PipelineError, leaves
 from .http import GatewayClient
+from .inflight import ByteGate
 from .progress import Progress
 from .sources import confluence, jira
 from .sources.downloads import fetch_attachment
@@ -34,6 +36,7 @@ from .tenant import check_cloud_id, discover_cloud_id
 WRITE_BUFFER = 64
 DOWNLOAD_BUFFER = 512
 COALESCE = 64  # batches at most in one transaction
+PRODUCTS = ("confluence", "jira")
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -195,12 +198,11 @@ async def _pipeline(
     stopper: Stopper | None = None,
 ) -> SyncContext:
     write_send, write_receive = anyio.create_memory_object_stream[Batch](WRITE_BUFFER)
-    download_send, download_receive = anyio.create_memory_object_stream[DownloadJob](DOWNLOAD_BUFFER)
-    ctx = SyncContext(settings, client, store, blobs, write_send, download_send, progress, run_id=run_id)
+    queues = {p: anyio.create_memory_object_stream[DownloadJob](DOWNLOAD_BUFFER) for p in PRODUCTS}
+    sends = {p: send for p, (send, _) in queues.items()}
+    ctx = SyncContext(settings, client, store, blobs, write_send, sends, progress, run_id=run_id)
     try:
-        await _run_tasks(
-            ctx, settings, store, progress, write_send, write_receive, download_send, download_receive, stopper
-        )
+        await _run_tasks(ctx, settings, store, progress, write_send, write_receive, queues, stopper)
     except BaseExceptionGroup as group:
         raise first_pipeline_error(group) or group from None
     finally:
@@ -213,11 +215,9 @@ def first_pipeline_error(group: BaseExceptionGroup) -> PipelineError | None:
     return next((e for e in leaves(group) if isinstance(e, PipelineError)), None)
 
 
-async def _run_tasks(
-    ctx, settings, store, progress, write_send, write_receive, download_send, download_receive, stopper=None
-):
+async def _run_tasks(ctx, settings, store, progress, write_send, write_receive, queues, stopper=None):
     async with anyio.create_task_group() as outer:
-        outer.start_soon(writer, store, write_receive)
+        outer.start_soon(writer, store, write_receive, ctx.write_gate)
         ticker, listener = anyio.CancelScope(), anyio.CancelScope()
         outer.start_soon(_tick, progress, ticker)
         # the writer is outside `work`: when a signal cancels the fetching, what was fetched still commits
@@ -226,10 +226,13 @@ async def _run_tasks(
                 outer.start_soon(stop_on_signal, ctx, work.cancel_scope, listener)
             else:
                 stopper.add(lambda signum: interrupt(ctx, work.cancel_scope, signum))
-            for _ in range(max(2, settings.concurrency)):
-                work.start_soon(download_worker, ctx, download_receive.clone())
-            download_receive.close()
-            async with download_send, anyio.create_task_group() as sources:
+            for _, receive in queues.values():  # each product's downloads have their own workers
+                for _ in range(max(2, settings.concurrency)):
+                    work.start_soon(download_worker, ctx, receive.clone())
+                receive.close()
+            async with AsyncExitStack() as senders, anyio.create_task_group() as sources:
+                for send, _ in queues.values():
+                    await senders.enter_async_context(send)
                 if settings.wants("confluence"):
                     sources.start_soon(ctx.guarded, "confluence", confluence.sync, ctx)
                 if settings.wants("jira"):
@@ -270,9 +273,10 @@ async def _tick(progress: Progress, scope: anyio.CancelScope) -> None:
         await progress.run()
 
 
-async def writer(store: Store, receive: MemoryObjectReceiveStream[Batch]) -> None:
+async def writer(store: Store, receive: MemoryObjectReceiveStream[Batch], gate: ByteGate) -> None:
     """The single writer. Whatever has queued up commits in one transaction, in a worker thread so that
-    fetching goes on meanwhile; each batch's checkpoint is in the same transaction as its rows."""
+    fetching goes on meanwhile; each batch's checkpoint is in the same transaction as its rows. Once committed,
+    a batch's bytes leave the write gate and whoever waits on it hears so."""
     async with receive:
         async for first in receive:
             batches = [first]
@@ -281,10 +285,18 @@ async def writer(store: Store, receive: MemoryObjectReceiveStream[Batch]) -> Non
                     batches.append(receive.receive_nowait())
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
-            await anyio.to_thread.run_sync(store.write_many, [b for b in batches if b.table])
+            todo = [b for b in batches if b.table]
+            await anyio.to_thread.run_sync(store.write_many, todo)
             for batch in batches:
+                gate.release(batch.charged)
+                if batch.on_commit is not None:
+                    batch.on_commit()
                 if batch.done is not None:
                     batch.done.set()
+            # an idle worker thread keeps its last job's arguments until its next job, and this loop keeps
+            # `batches` until the next batch arrives: emptied, the committed rows are freed now
+            todo.clear()
+            batches.clear()
 
 
 async def download_worker(ctx: SyncContext, receive: MemoryObjectReceiveStream[DownloadJob]) -> None:
@@ -295,3 +307,6 @@ async def download_worker(ctx: SyncContext, receive: MemoryObjectReceiveStream[D
 
 async def download(ctx: SyncContext, job: DownloadJob) -> None:
     await fetch_attachment(ctx, job)
+    # no longer in flight once its outcome is committed: the writer goes in order, so this empty batch's
+    # commit comes after the outcome's
+    await ctx.emit(Batch("", on_commit=ctx.downloaded(job)))

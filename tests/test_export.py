@@ -49,6 +49,7 @@ def read_back(path, fmt, kinds):
     if fmt == "jsonl":
         rows = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     else:
+        csv.field_size_limit(sys.maxsize)  # a page body can be longer than the csv module's default of 128 KB
         with open(path, newline="", encoding="utf-8") as handle:
             rows = [{k: (None if v == "" else v) for k, v in r.items()} for r in csv.DictReader(handle)]
     for row in rows:

@@ -222,10 +222,13 @@ def test_show_page_as_of_gives_the_labels_it_had_then(tmp_path):
     conn = store.conn
     conn.execute("INSERT INTO confluence_pages(id, title) VALUES ('1', 'Runbook')")
     conn.execute("INSERT INTO confluence_labels(id, name) VALUES ('7', 'ops'), ('8', 'draft'), ('9', 'approved')")
-    conn.execute("INSERT INTO confluence_content_labels VALUES ('1', '7', 'page'), ('1', '8', 'page')")
+    conn.execute(
+        "INSERT INTO confluence_content_labels(content_id, label_id, content_type) "
+        "VALUES ('1', '7', 'page'), ('1', '8', 'page')"
+    )
     conn.execute("UPDATE history SET valid_from = '2026-01-01T00:00:00.000Z'")  # all of it held since New Year
     conn.execute("DELETE FROM confluence_content_labels WHERE content_id = '1' AND label_id = '8'")
-    conn.execute("INSERT INTO confluence_content_labels VALUES ('1', '9', 'page')")
+    conn.execute("INSERT INTO confluence_content_labels(content_id, label_id, content_type) VALUES ('1', '9', 'page')")
     assert history.state_at(conn, "confluence_content_labels", "1/8", "2026-01-02T00:00:00.000Z").row == {
         "content_id": "1",
         "label_id": "8",

@@ -41,7 +41,7 @@ from pipeline.sources.confluence.comments import sync_comments
 from pipeline.sources.confluence.contents import sync_contents
 from pipeline.sources.confluence.rows import label_row, space_row
 from pipeline.sources.confluence.spaces import sync_spaces
-from pipeline.sources.jira.attachments import queue_downloads
+from pipeline.sources.jira.attachments import catch_up
 from pipeline.sources.jira.issues import sync_new_project
 from pipeline.sources.jira.projects import sync_fields, sync_projects
 from pipeline.sources.jira.rows import attachment_row
@@ -193,12 +193,12 @@ async def in_sync(
             store,
             BlobStore(settings.attachments_dir),
             write_send,
-            download_send,
+            {"confluence": download_send, "jira": download_send},
             Progress("quiet"),
             run_id=1,
         )
         async with anyio.create_task_group() as group:
-            group.start_soon(writer, store, write_receive)
+            group.start_soon(writer, store, write_receive, ctx.write_gate)
             await work(ctx)
             await ctx.flush()
             write_send.close()
@@ -220,11 +220,11 @@ def jira_project(project: dict[str, str]) -> Callable[[SyncContext], Awaitable[N
     """One project's issues as `pipeline.sources.jira.sync` runs them: listed, fetched, then bytes queued."""
 
     async def run(ctx: SyncContext) -> None:
-        await sync_new_project(ctx, project, anyio.CapacityLimiter(2))
+        await sync_new_project(ctx, project, anyio.Semaphore(2))
         await ctx.flush()
         if ctx.settings.jira_worklogs:  # worklogs come site-wide, after the issues
             await sync_worklogs(ctx, [project])
-        await queue_downloads(ctx, None)
+        await catch_up(ctx)
 
     return run
 

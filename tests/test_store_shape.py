@@ -12,6 +12,16 @@ from pipeline.store import Store
 from pipeline.text import from_adf, from_storage
 
 
+def test_code_blocks_and_link_bodies_are_searchable_text():
+    xhtml = (
+        '<p>Run:</p><ac:structured-macro ac:name="code"><ac:parameter ac:name="language">sh</ac:parameter>'
+        '<ac:plain-text-body><![CDATA[make test && echo "a <b>"]]></ac:plain-text-body></ac:structured-macro>'
+        '<p>see <ac:link><ri:page ri:content-title="Home" /><ac:plain-text-link-body><![CDATA[the home page]]>'
+        "</ac:plain-text-link-body></ac:link>&nbsp;<!-- a <p> in a comment --></p>"
+    )
+    assert from_storage(xhtml) == 'Run:\nmake test && echo "a <b>"\nsee the home page'
+
+
 def test_plain_text_from_storage_xhtml():
     xhtml = (
         "<h1>Plan &amp; ship</h1><p>Step <strong>one</strong> 🚀</p><ul><li>a</li><li>b</li></ul>"
@@ -106,3 +116,51 @@ async def test_datasette_opens_the_store_as_it_is_and_search_works(tmp_path):
     assert issue["key"] in {row["key"] for row in response.json()}
     response = await datasette.client.get("/atlassian/confluence_pages_view.json?_shape=array&_size=5")
     assert response.status_code == 200 and {"space_key", "title"} <= set(response.json()[0])
+
+
+def test_search_triggers_fire_only_for_indexed_columns(tmp_path):
+    """Stamping sweep bookkeeping must not re-index a row: an unchanged night stays cheap."""
+    from pipeline.store import SEARCH, Batch
+
+    store = Store(tmp_path / "a.db").open()
+    page = {"id": "1", "title": "Plan", "body_text": "ship it", "body_storage": "<p>ship it</p>", "version": 1}
+    store.write(Batch("confluence_pages", [page]))
+    index = "SELECT group_concat(hex(block)) FROM confluence_pages_fts_data"
+    for column in ("seen_sweep", "labels_version", "deleted_at", "raw", "version"):
+        before = store.conn.execute(index).fetchone()
+        store.conn.execute(f"UPDATE confluence_pages SET {column} = 7 WHERE id = '1'")
+        assert store.conn.execute(index).fetchone() == before, f"updating {column} wrote to the search index"
+    for column in ("seen_sweep", "labels_version"):  # bookkeeping: nothing but the row itself is written
+        before = store.conn.total_changes
+        store.conn.execute(f"UPDATE confluence_pages SET {column} = 8 WHERE id = '1'")
+        assert store.conn.total_changes - before == 1
+    before = store.conn.execute(index).fetchone()
+    store.conn.execute("UPDATE confluence_pages SET body_text = 'ship it now' WHERE id = '1'")
+    assert store.conn.execute(index).fetchone() != before  # an indexed column still re-indexes
+    found = store.conn.execute("SELECT rowid FROM confluence_pages_fts WHERE confluence_pages_fts MATCH 'now'")
+    assert found.fetchall()
+    for table, columns in SEARCH.items():  # every searched table, including those added later
+        sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (f"{table}_au",)).fetchone()[0]
+        assert "UPDATE OF" in sql and all(c in sql for c in columns)
+    store.close()
+
+
+def test_an_older_database_gets_the_narrow_search_triggers(tmp_path):
+    import sqlite_utils
+
+    from pipeline.store import SEARCH
+
+    db = tmp_path / "old.db"
+    store = Store(db).open()
+    store.close()
+    conn = sqlite3.connect(db)  # as an older version left it: triggers on every update
+    for table, columns in SEARCH.items():
+        conn.execute(f"DROP TRIGGER {table}_au")
+        sqlite_utils.Database(conn)[table].disable_fts()
+        sqlite_utils.Database(conn)[table].enable_fts(columns, create_triggers=True, tokenize="porter")
+    conn.close()
+    store = Store(db).open()
+    for table in SEARCH:
+        sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (f"{table}_au",)).fetchone()[0]
+        assert "UPDATE OF" in sql
+    store.close()

@@ -14,6 +14,7 @@ from typing import Any
 from .confluence_tree import TreeContent
 from .dataset import (
     BLOG_BASE,
+    BODY_KB,
     CHILD_STRIDE,
     CONTAINER_STRIDE,
     LABEL_BASE,
@@ -43,8 +44,9 @@ SPACE_TYPES = ("global", "knowledge_base", "onboarding", "global", "collaboratio
 
 
 class ConfluenceContent:
-    def __init__(self, seed: int, scale: Scale, overlay: Overlay) -> None:
+    def __init__(self, seed: int, scale: Scale, overlay: Overlay, body_kb: float = BODY_KB) -> None:
         self.seed, self.scale, self.overlay = seed, scale, overlay
+        self.body_kb = body_kb  # the median page body
         self.cache = RevisionCache(overlay)
         self.tree = TreeContent(self)
 
@@ -123,7 +125,8 @@ class ConfluenceContent:
             "authorId": rng.choice(PEOPLE),
             "createdAt": iso(created),
             "version": self._version(rng, created, rng.randint(1, 8)),
-            "_body": storage_body(rng, title, attachments),
+            # the body draws from its own generator: its size does not change the rest of the site
+            "_body": storage_body(rng_for(self.seed, "body", content_id), title, attachments, self.body_kb),
         }
         if kind == "page":
             base = int(content_id) - j

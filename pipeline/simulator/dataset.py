@@ -172,27 +172,106 @@ def content_seed(rng: random.Random, owner: str, version: int) -> str:
     return f"{owner}:v{version}"
 
 
-def storage_body(rng: random.Random, title: str, attachment_titles: list[str]) -> str:
-    paras = [f"<h1>{escape(title)}</h1>"]
-    for _ in range(rng.randint(1, 6)):
-        paras.append(f"<p>{' '.join(rng.choices(WORDS, k=rng.randint(8, 60)))}</p>")
+BODY_KB = 4.0  # median size of a page's storage XHTML, as on real sites: macros, tables, links, images
+HUGE_SHARE = 0.01  # pages over 200 KB (pasted logs, generated tables): the tail that blocks a naive parser
+
+
+def body_size(rng: random.Random, median_kb: float) -> int:
+    """Bytes of XHTML for one page: log-normal around the median, with a tail of huge pages."""
+    if rng.random() < HUGE_SHARE:
+        return int(rng.uniform(200, 400) * 1024)
+    return max(200, int(median_kb * 1024 * rng.lognormvariate(0, 0.9)))
+
+
+def storage_body(rng: random.Random, title: str, attachment_titles: list[str], median_kb: float = BODY_KB) -> str:
+    """Confluence storage format as editors write it: headings, paragraphs with marks and links, lists, tables,
+    info and code macros (parameters, CDATA), images of the page's attachments."""
+    target = body_size(rng, median_kb)
+    parts = [f"<h1>{escape(title)}</h1>"]
     if rng.random() < 0.3:
-        paras.append("<p>Emoji 🎉, accents é à ü, CJK 漢字, math ∑ ≠ ∞</p>")
-    if rng.random() < 0.2:
-        items = "".join(f"<li>{word}</li>" for word in rng.choices(WORDS, k=rng.randint(2, 5)))
-        paras.append(f"<ul>{items}</ul>")
+        parts.append("<p>Emoji 🎉, accents é à ü, CJK 漢字, math ∑ ≠ ∞</p>")
     for name in attachment_titles[:1]:
-        paras.append(f'<ac:image><ri:attachment ri:filename="{escape(name)}" /></ac:image>')
-    return "".join(paras)
+        parts.append(f'<ac:image ac:width="600"><ri:attachment ri:filename="{escape(name)}" /></ac:image>')
+    size = sum(map(len, parts))
+    while size < target:
+        block = rng.choice(BLOCKS)(rng)
+        parts.append(block)
+        size += len(block)
+    return "".join(parts)
 
 
-def adf_doc(rng: random.Random, sentences: int = 3) -> dict:
-    content = []
+def _words(rng: random.Random, low: int, high: int) -> str:
+    return " ".join(rng.choices(WORDS, k=rng.randint(low, high)))
+
+
+def _paragraph(rng: random.Random) -> str:
+    a, b, c = _words(rng, 4, 30), _words(rng, 1, 3), _words(rng, 4, 30)
+    mark = rng.choice(("strong", "em", "code", "u"))
+    return f"<p>{a} <{mark}>{b}</{mark}> {c} &amp; {_words(rng, 2, 8)}&nbsp;</p>"
+
+
+def _link(rng: random.Random) -> str:
+    page = f"{rng.choice(WORDS).title()} {rng.choice(WORDS)}"
+    return (
+        f'<p>See <ac:link><ri:page ri:content-title="{page}" /><ac:plain-text-link-body><![CDATA[{page}]]>'
+        f'</ac:plain-text-link-body></ac:link> and <a href="https://example.com/{rng.choice(WORDS)}">'
+        f"{_words(rng, 1, 3)}</a>.</p>"
+    )
+
+
+def _list(rng: random.Random) -> str:
+    tag = rng.choice(("ul", "ol"))
+    items = "".join(f"<li><p>{_words(rng, 2, 12)}</p></li>" for _ in range(rng.randint(2, 8)))
+    return f"<h2>{_words(rng, 1, 4)}</h2><{tag}>{items}</{tag}>"
+
+
+def _table(rng: random.Random) -> str:
+    columns = rng.randint(2, 5)
+    head = "".join(f"<th><p><strong>{rng.choice(WORDS)}</strong></p></th>" for _ in range(columns))
+    rows = "".join(
+        "<tr>" + "".join(f"<td><p>{_words(rng, 1, 6)}</p></td>" for _ in range(columns)) + "</tr>"
+        for _ in range(rng.randint(2, 12))
+    )
+    return f'<table data-layout="default"><colgroup><col /></colgroup><tbody><tr>{head}</tr>{rows}</tbody></table>'
+
+
+def _info(rng: random.Random) -> str:
+    kind = rng.choice(("info", "note", "warning", "tip"))
+    return (
+        f'<ac:structured-macro ac:name="{kind}" ac:schema-version="1" ac:macro-id="{rng.getrandbits(64):016x}">'
+        f'<ac:parameter ac:name="title">{_words(rng, 1, 4)}</ac:parameter>'
+        f"<ac:rich-text-body><p>{_words(rng, 5, 40)}</p></ac:rich-text-body></ac:structured-macro>"
+    )
+
+
+def _code(rng: random.Random) -> str:
+    lines = "\n".join(f"{rng.choice(WORDS)} = {rng.choice(WORDS)}({rng.randint(0, 99)}) < 3" for _ in range(8))
+    return (
+        '<ac:structured-macro ac:name="code" ac:schema-version="1">'
+        f'<ac:parameter ac:name="language">python</ac:parameter>'
+        f"<ac:plain-text-body><![CDATA[{lines}]]></ac:plain-text-body></ac:structured-macro>"
+    )
+
+
+BLOCKS = (_paragraph, _paragraph, _paragraph, _link, _list, _table, _info, _code)
+
+
+def adf_doc(rng: random.Random, sentences: int = 3, median_kb: float = 0.0) -> dict:
+    """An ADF document; with `median_kb`, of a realistic size around it (paragraphs, a list, a code block)."""
+    if median_kb:
+        sentences = max(1, int(median_kb * 1024 * rng.lognormvariate(0, 0.9) / 160))  # ~160 B of ADF a sentence
+    content: list[dict] = []
     for _ in range(max(1, sentences)):
         text = " ".join(rng.choices(WORDS, k=rng.randint(5, 25)))
         if rng.random() < 0.15:
             text += " ✅ naïve café 🐛"
         content.append({"type": "paragraph", "content": [{"type": "text", "text": text}]})
+        if median_kb and rng.random() < 0.1:
+            items = [
+                {"type": "listItem", "content": [{"type": "paragraph", "content": [{"type": "text", "text": w}]}]}
+                for w in rng.choices(WORDS, k=3)
+            ]
+            content.append({"type": "bulletList", "content": items})
     return {"type": "doc", "version": 1, "content": content}
 
 

@@ -53,6 +53,7 @@ class SimConfig:
     replies_in_site_listing: bool = True
     # the node types this site's CQL knows; a query naming another is a 400, as for any unknown CQL value
     cql_types: tuple[str, ...] = ("folder", "whiteboard", "database", "embed")
+    body_kb: float = 4.0  # median page body (storage XHTML), with a tail of pages over 200 KB
     unlicensed: tuple[str, ...] = ()  # products the account has no licence for: the gateway answers 403
     # what real sites send beyond the spec's schemas (API_NOTES §7): changelog/bulkfetch `created` as epoch
     # milliseconds, older attachment `content` URL forms. Off only to check answers against the schemas.

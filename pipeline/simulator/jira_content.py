@@ -49,6 +49,7 @@ PROJECT_TYPES = ["software", "business", "product_discovery"]
 class JiraContent:
     def __init__(self, seed: int, scale: Scale, overlay: Overlay, search_lag_s: float = 0.0) -> None:
         self.seed, self.scale, self.overlay = seed, scale, overlay
+        self.text_kb = 1.0  # the median description, as ADF JSON; comments half of it (whatever the page bodies)
         self.search_lag_s = search_lag_s  # Jira's search is eventually consistent
         self.cache = RevisionCache(overlay)
 
@@ -176,7 +177,9 @@ class JiraContent:
             "_created": created,
             "_updated": updated,
             "summary": summary,
-            "description": adf_doc(rng, rng.randint(1, 4)) if rng.random() < 0.85 else None,
+            "description": adf_doc(rng_for(self.seed, "text", issue_id), median_kb=self.text_kb)
+            if rng.random() < 0.85
+            else None,
             "status": status,
             "_status_category": category,
             "issuetype": rng.choice(ISSUE_TYPES),
@@ -247,7 +250,9 @@ class JiraContent:
         created = min(created, updated_issue)  # nothing on an issue is newer than its `updated`
         record: Record = {"id": child_id, "_issue": issue_id, "_created": created, "author": rng.choice(PEOPLE)}
         if kind == "comment":
-            record.update(_updated=created, body=adf_doc(rng, rng.randint(1, 2)))
+            record.update(
+                _updated=created, body=adf_doc(rng_for(self.seed, "text", child_id), median_kb=self.text_kb / 2)
+            )
         elif kind == "attachment":
             filename, mime = attachment_name(rng, k)
             seed = content_seed(rng, f"jira-att{child_id}", 1)

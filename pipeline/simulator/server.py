@@ -56,7 +56,7 @@ class Simulator:
         self.cloud_id = str(uuid.UUID(int=self.config.seed * 2654435761 % (1 << 128), version=4))
         self.overlay = Overlay()
         scale = SCALES[self.config.scale]
-        self.confluence = ConfluenceContent(self.config.seed, scale, self.overlay)
+        self.confluence = ConfluenceContent(self.config.seed, scale, self.overlay, self.config.body_kb)
         self.jira = JiraContent(self.config.seed, scale, self.overlay, self.config.search_lag_s)
         self.confluence_changes = ConfluenceMutations(self.confluence)
         self.tree_changes = TreeMutations(self.confluence.tree)

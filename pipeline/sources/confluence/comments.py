@@ -29,8 +29,9 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
     params = {"limit": LIMIT, **({"body-format": "storage"} if with_bodies else {})}
     newest = max(filter(None, [newest, mark]), default=None)
     saw_reply = False
-    async for page in chain_pages(ctx, chain, f"{V2}/{kind}-comments", params):
-        rows = scoped(ctx, [comment_row(item, kind) for item in page.items])
+    pages = chain_pages(ctx, chain, f"{V2}/{kind}-comments", params)
+    async for page in ctx.listings.pages(pages, LIMIT) if with_bodies else pages:
+        rows = scoped(ctx, await ctx.rows_of(comment_row, page.items, kind))
         saw_reply = saw_reply or any(item.get("parentCommentId") for item in page.items)
         newest = max([newest or "", *(r["updated_at"] or "" for r in rows)]) or None
         if with_bodies:
@@ -41,6 +42,7 @@ async def sync_comments(ctx: SyncContext, kind: str) -> None:
             )
         else:
             await touch_or_fetch_comments(ctx, kind, rows, chain, page.next)
+        page = rows = None  # let go before the next page is fetched: the listing gate counts one page a chain
     await complete_replies(ctx, kind, chain.sweep, saw_reply)  # replies the listing may leave out
     scope, params_ = container_scope(ctx)
     close = Sweep("confluence_comments", chain.sweep, f"kind = ? AND {scope}", (kind, *params_))
@@ -57,7 +59,7 @@ async def recent_comments(ctx: SyncContext, kind: str, mark: str) -> str | None:
     newest = None
     params = {"limit": LIMIT, "body-format": "storage", "sort": "-modified-date"}
     async for page in cursor_pages(ctx.client, "confluence", f"{V2}/{kind}-comments", params):
-        listed = [comment_row(item, kind) for item in page.items]
+        listed = await ctx.rows_of(comment_row, page.items, kind)
         fresh = [r for r in listed if (r["updated_at"] or "") >= threshold]
         newest = max([newest or "", *(r["updated_at"] or "" for r in fresh)]) or None
         kept = scoped(ctx, fresh)  # with --spaces, only those spaces' comments are stored

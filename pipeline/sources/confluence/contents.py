@@ -46,12 +46,15 @@ async def sync_contents(ctx: SyncContext, space: Row, kind: str) -> None:
     mode = "bodies" if with_bodies else "versions"
     params = {"limit": LIMIT, "status": STATUSES, **({"body-format": "storage"} if with_bodies else {})}
     changed = ChangedContent(ctx, kind, chain, mode)
-    async for page in chain_pages(ctx, chain, f"{V2}/spaces/{space['id']}/{kind}s", params):
+    pages = chain_pages(ctx, chain, f"{V2}/spaces/{space['id']}/{kind}s", params)
+    async for page in ctx.listings.pages(pages, LIMIT) if with_bodies else pages:
         if with_bodies:
-            rows = seen([content_row(item, kind) for item in page.items], chain.sweep)
+            rows = seen(await ctx.rows_of(content_row, page.items, kind), chain.sweep)
             await ctx.emit(Batch(table, rows, state=chain.checkpoint(page.next, mode=mode), sweep=chain.sweep))
+            rows = None
         else:
             await changed.compare(page.items, page.next)
+        page = None  # let go before the next page is fetched: the listing gate counts one page a chain
     await changed.flush(None)
     close = Sweep(table, chain.sweep, "space_id = ?", (space["id"],))
     await ctx.emit(Batch(table, close=close, state={chain.stream: None, f"confluence:{kind}s": None}))
@@ -94,7 +97,8 @@ class ChangedContent:
             chunk, self.pending = self.pending[:BY_ID], self.pending[BY_ID:]
             rows = []
             params = {"id": ",".join(chunk), "status": STATUSES, "body-format": "storage", "limit": LIMIT}
-            async for page in cursor_pages(self.ctx.client, "confluence", f"{V2}/{self.kind}s", params):
-                rows += [content_row(item, self.kind) for item in page.items]
+            pages = cursor_pages(self.ctx.client, "confluence", f"{V2}/{self.kind}s", params)
+            async for page in self.ctx.listings.pages(pages, len(chunk)):
+                rows += await self.ctx.rows_of(content_row, page.items, self.kind)
             state = self.chain.checkpoint(following, mode=self.mode) if not self.pending and following else {}
             await self.ctx.emit(Batch(self.table, seen(rows, self.chain.sweep), state=state, sweep=self.chain.sweep))

@@ -22,10 +22,14 @@ async def chain_pages(ctx: SyncContext, chain: Chain, path: str, params: Row) ->
             chain.resume, chain.sweep = None, ctx.run_id
         else:
             page = Page(items_of(response, "results"), next_link(response))
+            following, response = page.next, None
             yield page
-            if page.next:
-                async for more in cursor_pages(ctx.client, "confluence", page.next):
+            page = None  # pages are let go of before the next is fetched: memory holds one a chain
+            if following:
+                async for more in cursor_pages(ctx.client, "confluence", following):
                     yield more
+                    more = None
             return
     async for page in cursor_pages(ctx.client, "confluence", path, params):
         yield page
+        page = None

@@ -45,6 +45,7 @@ def content_row(item: Row, kind: str) -> Row:
     """A page or blog post. The body goes to its own column; `raw` keeps everything else."""
     version = version_of(item)
     raw = {k: v for k, v in item.items() if k != "body"}
+    body = body_of(item)
     row = {
         "id": str(item["id"]),
         "space_id": item.get("spaceId"),
@@ -54,8 +55,8 @@ def content_row(item: Row, kind: str) -> Row:
         "created_at": utc(item.get("createdAt")),
         "updated_at": utc(version.get("createdAt")),
         "author_id": item.get("authorId"),
-        "body_storage": body_of(item),
-        "body_text": from_storage(body_of(item)),
+        "body_storage": body,
+        "body_text": from_storage(body),
         "raw": dumps(raw),
     }
     if kind == "page":
@@ -80,6 +81,7 @@ def comment_row(item: Row, kind: str) -> Row:
     container, container_type = container_of(item)
     version = version_of(item)
     raw = {k: v for k, v in item.items() if k != "body"}
+    body = body_of(item)
     return {
         "id": str(item["id"]),
         "container_id": container,
@@ -90,8 +92,8 @@ def comment_row(item: Row, kind: str) -> Row:
         "version": version.get("number"),
         "updated_at": utc(version.get("createdAt")),
         "author_id": version.get("authorId"),
-        "body_storage": body_of(item),
-        "body_text": from_storage(body_of(item)),
+        "body_storage": body,
+        "body_text": from_storage(body),
         "raw": dumps(raw),
     }
 

@@ -33,7 +33,7 @@ import anyio
 from ...context import SyncContext
 from ..downloads import pay_download_debts
 from . import history
-from .attachments import queue_downloads
+from .attachments import catch_up, queue_downloads
 from .issues import pay_issue_debts, sync_known_projects, sync_new_project
 from .lookups import sync_lookups, sync_project_parts
 from .people import sync_people
@@ -51,7 +51,7 @@ async def sync(ctx: SyncContext) -> None:
         group.start_soon(ctx.guarded, "jira projects", sync_projects, ctx, projects, archived)
         group.start_soon(ctx.guarded, "jira dimensions", sync_lookups, ctx)
     await pay_debts(ctx, projects)  # what earlier runs failed to fetch comes first
-    bulk = anyio.CapacityLimiter(ctx.settings.concurrency)
+    bulk = anyio.Semaphore(ctx.settings.concurrency)  # bulkfetches in flight, all projects together
     saved = {p["id"]: ({} if ctx.settings.full else ctx.saved(f"jira:issues:{p['id']}")) for p in projects}
     known = [p for p in projects if saved[p["id"]].get("mark") and not saved[p["id"]].get("pending")]
     async with anyio.create_task_group() as group:
@@ -74,7 +74,7 @@ async def sync(ctx: SyncContext) -> None:
         await ctx.guarded("jira worklogs", sync_worklogs, ctx, projects)
     await ctx.flush()
     await ctx.guarded("jira people", sync_people, ctx)
-    await queue_downloads(ctx, None)  # anything an earlier, interrupted run stored but never downloaded
+    await catch_up(ctx)  # anything an earlier, interrupted run stored but never downloaded
 
 
 async def pay_debts(ctx: SyncContext, projects: list[Row]) -> None:

@@ -11,7 +11,7 @@ from ...context import SyncContext
 from ...errors import NotFound
 from ...paginate import offset_all
 from ...store import Batch, Sweep
-from .attachments import queue_downloads
+from .attachments import listed, queue_listed
 from .links import link_row
 from .rows import API, Row, attachment_row, comment_row, complete, worklog_row
 from .sprints import issue_sprint_rows, sprint_fields
@@ -32,6 +32,7 @@ class IssueChildren:
         self.links: dict[str, Row] = {}
         self.sprints: dict[str, Row] = {}
         self.issue_ids: list[str] = []
+        self.attachments: list[tuple[str, int | None]] = []  # what queueing their bytes needs
 
     async def collect(self, ctx: SyncContext, issue: Row) -> None:
         """One issue's children. An issue deleted between the bulkfetch and its comment listing (404) is left
@@ -47,6 +48,7 @@ class IssueChildren:
         self.issue_ids.append(issue_id)
         self.rows["jira_comments"] += [comment_row(c, issue_id) for c in comments]
         self.rows["jira_attachments"] += [attachment_row(a, issue_id) for a in fields.get("attachment") or []]
+        self.attachments += [listed(a) for a in fields.get("attachment") or []]
         if self.worklogs:
             self.inline_worklogs += [
                 worklog_row(w, issue_id) for w in complete(fields.get("worklog"), "worklogs") or []
@@ -75,7 +77,7 @@ class IssueChildren:
         ends = f"inward_issue_id IN ({marks}) OR outward_issue_id IN ({marks})"
         batches.append(Batch("jira_issue_links", links, close=Sweep("jira_issue_links", self.sweep, ends, ids + ids)))
         await ctx.emit_together(batches)
-        await queue_downloads(ctx, [r["id"] for r in self.rows["jira_attachments"]])
+        await queue_listed(ctx, self.attachments)
 
 
 def links_of_gone(marks: str, project_ids: tuple[str, ...]) -> list[Batch]:

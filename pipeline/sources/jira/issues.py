@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import anyio
+import anyio.abc
 
 from ...context import SyncContext
 from ...errors import DiskFull, UnexpectedResponse
@@ -18,7 +19,7 @@ from .vanished import recheck_unseen
 RETRY_SIZES = (10, 1)  # issueErrors are asked again in batches this large, then one by one
 
 
-async def sync_new_project(ctx: SyncContext, project: Row, bulk: anyio.CapacityLimiter) -> None:
+async def sync_new_project(ctx: SyncContext, project: Row, bulk: anyio.Semaphore) -> None:
     """A project seen for the first time: every issue. A killed first run resumes in its sweep."""
     stream = f"jira:issues:{project['id']}"
     saved = {} if ctx.settings.full else ctx.saved(stream)
@@ -30,7 +31,7 @@ async def sync_new_project(ctx: SyncContext, project: Row, bulk: anyio.CapacityL
     await close_projects(ctx, [project], sweep, started_ms, {})
 
 
-async def sync_known_projects(ctx: SyncContext, projects: list[Row], mark: int, bulk: anyio.CapacityLimiter) -> None:
+async def sync_known_projects(ctx: SyncContext, projects: list[Row], mark: int, bulk: anyio.Semaphore) -> None:
     """Projects synced before, together: the issues updated since the mark (less the overlap), then every
     id, to notice deleted issues. Two short listings for up to fifty projects."""
     stream = f"jira:issues:since:{projects[0]['id']}"
@@ -71,9 +72,7 @@ async def close_projects(
     await ctx.emit_together(closes)
 
 
-async def list_issues(
-    ctx: SyncContext, jql: str, sweep: int, fetches, bulk: anyio.CapacityLimiter, touch: bool
-) -> None:
+async def list_issues(ctx: SyncContext, jql: str, sweep: int, fetches, bulk: anyio.Semaphore, touch: bool) -> None:
     """Page through issue ids; touch them for the sweep, and/or fetch those this sweep has not fetched."""
     body = {"jql": f"{jql} ORDER BY id ASC", "fields": ["id"], "maxResults": ID_PAGE}
     async for page in token_pages(ctx.client, "jira", f"{API}/search/jql", body):
@@ -88,12 +87,25 @@ async def list_issues(
         }
         wanted = [i for i in ids if i not in done]
         for start in range(0, len(wanted), BULK):
-            fetches.start_soon(_fetch_limited, ctx, bulk, wanted[start : start + BULK], sweep)
+            await start_fetch(fetches, ctx, bulk, wanted[start : start + BULK], sweep)
 
 
-async def _fetch_limited(ctx: SyncContext, bulk: anyio.CapacityLimiter, ids: list[str], sweep: int) -> None:
-    async with bulk:
+async def start_fetch(group: anyio.abc.TaskGroup, ctx: SyncContext, bulk: anyio.Semaphore, ids: list[str], sweep: int):
+    """Start one bulkfetch once there is room for it: tasks are created as capacity frees up, never all of a
+    project's at once (a million issues would be ten thousand waiting tasks)."""
+    await bulk.acquire()
+    try:
+        group.start_soon(_fetch_and_release, ctx, bulk, ids, sweep)
+    except BaseException:
+        bulk.release()
+        raise
+
+
+async def _fetch_and_release(ctx: SyncContext, bulk: anyio.Semaphore, ids: list[str], sweep: int) -> None:
+    try:
         await fetch_owing(ctx, ids, sweep)
+    finally:
+        bulk.release()
 
 
 async def fetch_owing(ctx: SyncContext, ids: list[str], sweep: int) -> None:
@@ -130,9 +142,9 @@ async def pay_issue_debts(ctx: SyncContext, projects: list[Row]) -> None:
         owed = [key for key in owed if stored.get(key) in chosen or key not in stored]
     ctx.tried.update(("jira_issue", key) for key in owed)
     async with anyio.create_task_group() as group:
-        limiter = anyio.CapacityLimiter(ctx.settings.concurrency)
+        bulk = anyio.Semaphore(ctx.settings.concurrency)
         for start in range(0, len(owed), BULK):
-            group.start_soon(_fetch_limited, ctx, limiter, owed[start : start + BULK], ctx.run_id)
+            await start_fetch(group, ctx, bulk, owed[start : start + BULK], ctx.run_id)
 
 
 async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> list[str]:
@@ -143,7 +155,8 @@ async def fetch_issues(ctx: SyncContext, ids: list[str], sweep: int) -> list[str
     if not isinstance(issues, list):
         raise UnexpectedResponse(f"{API}/issue/bulkfetch answered without an 'issues' list")
     errors = response.data.get("issueErrors") or []
-    await ctx.emit(Batch("jira_issues", [{**issue_row(issue), "seen_sweep": sweep} for issue in issues]))
+    rows = await ctx.rows_of(issue_row, issues)
+    await ctx.emit(Batch("jira_issues", [{**row, "seen_sweep": sweep} for row in rows]))
     children = IssueChildren(sweep, sprint_field_ids(ctx), ctx.settings.jira_worklogs)
     for issue in issues:
         await children.collect(ctx, issue)
