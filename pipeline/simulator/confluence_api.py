@@ -350,7 +350,13 @@ class ConfluenceApi:
         if parent is None or parent["_kind"] != kind:
             raise web.HTTPNotFound()
         children = [c for c in self.content.comments(parent["_container"]) if c["parentCommentId"] == comment_id]
-        return self._comments(request, children)
+        statuses = self._statuses(request, default=("current",))
+        children = [c for c in children if c["status"] in statuses]
+        children = sort_records(children, request.query.get("sort"), DATED_SORTS)
+        shape = self.shape_comment(request)
+        # ChildrenCommentModel / InlineCommentChildrenModel name no container: no pageId, no blogPostId
+        unnamed = lambda r: {k: v for k, v in shape(r).items() if k not in ("pageId", "blogPostId")}  # noqa: E731
+        return cursor_page(request, children, unnamed, self.site_url)
 
     def routes(self) -> list[tuple[str, str, Callable]]:
         """(method, spec path, handler); the spec path names the operation for scope checks."""
