@@ -18,6 +18,9 @@ PAGE_SORTS = {"id", "created-date", "modified-date", "title"}
 DATED_SORTS = {"created-date", "modified-date"}
 BODY_FORMATS = {"storage", "atlas_doc_format"}
 LIST_STATUSES = {"current", "archived", "deleted", "trashed"}
+# the spec's status enums and defaults of the content listings: blog posts cannot be archived
+CONTENT_STATUSES = {"page": LIST_STATUSES, "blogpost": {"current", "deleted", "trashed"}}
+CONTENT_DEFAULTS = {"page": LISTED_BY_DEFAULT, "blogpost": ("current",)}
 
 
 def sort_records(records: list[Record], sort: str | None, allowed: set[str]) -> list[Record]:
@@ -111,15 +114,15 @@ class ConfluenceApi:
         return out
 
     # -- listings -------------------------------------------------------------------------------
-    def _statuses(self, request: web.Request, default=LISTED_BY_DEFAULT) -> set[str]:
+    def _statuses(self, request: web.Request, default=LISTED_BY_DEFAULT, allowed=LIST_STATUSES) -> set[str]:
         wanted = set(multi(request, "status"))
-        unknown = wanted - LIST_STATUSES
+        unknown = wanted - allowed
         if unknown:
             raise invalid_parameter(f"Invalid status {sorted(unknown)}")  # `draft` among them, as on a real site
         return wanted or set(default)
 
     def _contents(self, request: web.Request, kind: str, space_id: str | None) -> web.Response:
-        statuses = self._statuses(request)
+        statuses = self._statuses(request, CONTENT_DEFAULTS[kind], CONTENT_STATUSES[kind])
         ids = set(multi(request, "id"))
         spaces = set(multi(request, "space-id"))
         title = request.query.get("title")
