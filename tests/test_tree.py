@@ -82,6 +82,21 @@ async def test_a_cql_listing_of_many_short_pages_is_followed_to_its_end(tmp_path
         assert got[f"confluence_{kind}s"] == want[f"confluence_{kind}s"]
 
 
+async def test_an_empty_folder_at_the_root_of_an_archived_space_is_found(tmp_path, monkeypatch):
+    """CQL leaves archived spaces' content out unless includeArchivedSpaces=true, on every page of it."""
+    monkeypatch.setattr(tree, "SEARCH_LIMIT", 4)
+    async with Simulator(SimConfig(scale="small", seed=3)) as sim:
+        space = next(s for s in map(sim.confluence.space, sim.confluence.space_ids()) if s["status"] == "archived")
+        folder = sim.tree_changes.add_node("folder", space["id"], "Empty, archived space")
+        result = await run_sync(sim, tmp_path, products=("confluence",))
+        searches = [e for e in sim.log.gateway() if e.family == "confluence:GET:search"]
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+    assert result.status == "ok", result.errors
+    assert len(searches) > 1 and all("includeArchivedSpaces=true" in e.query for e in searches)
+    assert folder["id"] in {row[0] for row in got["confluence_folders"]}
+    assert got["confluence_folders"] == want["confluence_folders"]
+
+
 async def test_a_later_run_notices_moves_renames_deletions_and_additions_within_its_budget(tmp_path):
     async with Simulator(SimConfig(scale="small", seed=3)) as sim:
         await run_sync(sim, tmp_path)
