@@ -137,6 +137,30 @@ async def test_a_later_run_notices_moves_renames_deletions_and_additions_within_
     ]
 
 
+async def test_a_deleted_folder_hands_its_whiteboard_to_its_own_parent(tmp_path):
+    """Confluence moves a deleted node's children up to its parent without touching their lastModified, so
+    the listing cannot show the move: the children of a node found gone are asked for again."""
+    async with Simulator(SimConfig(scale="small", seed=3)) as sim:
+        t, c = sim.tree_changes, sim.confluence
+        space = c.space_ids()[0]
+        outer = t.add_node("folder", space, "Outer folder")
+        inner = t.add_node("folder", space, "Inner folder", parent_id=outer["id"])
+        board = t.add_node("whiteboard", space, "Board in the inner folder", parent_id=inner["id"])
+        await run_sync(sim, tmp_path, products=("confluence",))
+        t.delete_node(inner["id"])
+        sim.log.clear()
+        result = await run_sync(sim, tmp_path, products=("confluence",))
+        assert result.status == "ok", result.errors
+        off = differences(expected(sim), stored(tmp_path / "atlassian.db"))
+        assert {table: d for table, d in off.items() if table.startswith("confluence_")} == {}
+        asked = [e.path for e in sim.log.gateway() if e.path.endswith(f"/whiteboards/{board['id']}")]
+    view = tree_rows(tmp_path / "atlassian.db")
+    assert inner["id"] not in view
+    assert view[board["id"]][1] == outer["id"], "the whiteboard moved up to the deleted folder's parent"
+    assert_whole(view)
+    assert len(asked) == 1, "the orphan is asked for once"
+
+
 async def test_a_page_moved_into_a_folder_the_index_has_not_seen_yet_still_has_its_parent(tmp_path):
     async with Simulator(SimConfig(scale="tiny", seed=3, search_lag_s=300)) as sim:
         await run_sync(sim, tmp_path)

@@ -81,6 +81,7 @@ class TreeRun:
     ctx: SyncContext
     refused: set[str] = field(default_factory=set)  # node types this token may not read
     listed_types: set[str] = field(default_factory=set)  # node types the CQL listing covered
+    listed: dict[str, Listed] = field(default_factory=dict)  # the CQL listing of this run
 
     async def run(self) -> None:
         listed: dict[str, Listed] | None = None
@@ -90,6 +91,7 @@ class TreeRun:
             listed = await self.listing()
 
         await self.ctx.guarded("confluence tree (CQL search)", search)
+        self.listed = listed or {}
         if listed is not None:  # without a listing, deletions cannot be told from silence
             for kind in NODE_TYPES:
                 if kind in self.listed_types:
@@ -211,6 +213,28 @@ class TreeRun:
             gone += [r["id"] for r in rows if r["status"] in GONE_STATUSES]
             close = Sweep(table, -1, f"id IN ({', '.join('?' * len(gone))})", tuple(gone)) if gone else None
             await self.ctx.emit(Batch(table, rows, close=close))
+            if gone:
+                await self.refetch_children(gone)
+
+    async def refetch_children(self, gone: list[str]) -> None:
+        """Confluence moves a deleted node's children up to its parent without changing their lastModified,
+        so the listing shows no change: the stored nodes under a node found gone are asked for again (pages
+        need not be: their listing compares parentId)."""
+        await self.ctx.flush()
+        marks = ", ".join("?" * len(gone))
+        for kind in NODE_TYPES:
+            if kind in self.refused:
+                continue
+            orphans = [
+                r[0]
+                for r in self.ctx.db.execute(
+                    f"SELECT id FROM {node_table(kind)} WHERE deleted_at IS NULL AND parent_id IN ({marks})", gone
+                )
+            ]
+            if orphans:
+                await self.guarded(
+                    kind, self.fetch, kind, orphans, {i: self.listed[i].modified for i in orphans if i in self.listed}
+                )
 
     async def get_many(self, kind: str, ids: list[str]) -> tuple[list[Row], list[str]]:
         found: list[Row] = []
