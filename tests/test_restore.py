@@ -118,3 +118,26 @@ async def test_a_token_that_cannot_read_restrictions_still_syncs_the_rest(tmp_pa
     assert list(failed) == ["confluence restrictions"], failed
     assert "read:confluence-content.all" in failed["confluence restrictions"]
     assert got["confluence_pages"] == want["confluence_pages"]
+
+
+async def test_a_page_deleted_between_its_listing_and_its_properties_or_restrictions_is_skipped(tmp_path):
+    """A 404 from /pages/{id}/properties or /content/{id}/restriction says the page is gone: the rest goes on."""
+    async with Simulator(SimConfig(scale="tiny", seed=6)) as sim:
+        await run_sync(sim, tmp_path, products=("confluence",), confluence_restrictions=True)
+        before = stored(tmp_path / "atlassian.db")["confluence_content_properties"]
+        pages = [p["id"] for p in sim.confluence.contents("page") if p["status"] == "current"]
+        gone, edited = pages[0], pages[1]
+        sim.restore.set_property(edited, "editor", {"v": 3})
+        for page in (gone, edited):
+            sim.confluence_changes.edit(page)
+        sim.troubles.vanished_paths |= {f"/pages/{gone}/properties", f"/content/{gone}/restriction"}
+        result = await run_sync(sim, tmp_path, products=("confluence",), confluence_restrictions=True)
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+        restricted = restrictions_stored(tmp_path / "atlassian.db")
+        wanted = restrictions_wanted(sim)
+    assert result.status == "ok", result.errors
+    mine = lambda rows: {row for row in rows if row[0] == gone}  # noqa: E731
+    assert mine(got["confluence_content_properties"]) == mine(before), "kept as last stored, not taken for deleted"
+    others = want["confluence_content_properties"] - mine(want["confluence_content_properties"])
+    assert got["confluence_content_properties"] - mine(got["confluence_content_properties"]) == others
+    assert restricted - mine(restricted) == wanted - mine(wanted)
