@@ -251,6 +251,7 @@ BOOKKEEPING_COLUMNS = {
     "history_version",
     "tasks_version",
     "properties_version",
+    "refreshed_at",  # when a person was last asked for: a weekly refresh is no change of the person
 }
 # tables whose rows are keyed by something other than `id`: the upsert's conflict target
 CONFLICT_KEYS = {"confluence_versions": "container_id, number", "confluence_users": "account_id"}
@@ -870,10 +871,12 @@ class Store:
         self.counts.updated[table] += max(0, changed - inserted - len(restored))
         self.counts.restored[table] += len(restored)
         extra = [c for c in cols if c in BOOKKEEPING_COLUMNS and c not in ("sha256", "sha256_version")]
-        if keyed and extra:  # bookkeeping is set on every row, without counting as a change
+        keys = (CONFLICT_KEYS.get(table) or "id").split(", ")
+        if extra and all(k in cols for k in keys):  # bookkeeping is set on every row, without counting as a change
             self.conn.executemany(
-                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in extra)} WHERE id = ?",
-                [(*(row.get(c) for c in extra), row["id"]) for row in batch.rows],
+                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in extra)} WHERE "
+                + " AND ".join(f"{k} = ?" for k in keys),
+                [(*(row.get(c) for c in extra), *(row[k] for k in keys)) for row in batch.rows],
             )
 
     def _check_columns(self, batch: Batch) -> None:

@@ -152,6 +152,7 @@ class Simulator:
         tree = TreeApi(self.confluence.tree, self.site_url, self.overlay.now, lambda: self.config.search_lag_s)
         tree.known_types = lambda: self.config.cql_types
         people, restore = PeopleApi(self.tasks, self.site_url), RestoreApi(self.restore, self.site_url)
+        people.troubles = self.troubles
         confluence_apis = (confluence, tree, people, restore)
         for product, api in (*(("confluence", a) for a in confluence_apis), ("jira", jira)):
             for method, path, handler in api.routes():

@@ -4,6 +4,7 @@ and go: what a real site does to a nightly backup for days on end.
 - a listing that fails (HTTP 500) on every request, whatever the retry budget (`failing_paths`);
 - issues `issue/bulkfetch` cannot return (`issueErrors`, which the spec calls retriable), always for
   chosen ids, or for a seeded share of ids in every answer;
+- people `users-bulk` no longer returns (an account closed since it was named);
 - attachments whose download answers 403 (the account may not read them) or 404, either deleted between
   the listing and the download (their metadata answers 404 too) or hidden (attachments disabled, or
   restricted: the metadata still answers).
@@ -35,6 +36,7 @@ class Troubles:
     forbidden_attachments: set[str] = field(default_factory=set)  # downloads answered 403
     gone_attachments: set[str] = field(default_factory=set)  # downloads and metadata answered 404 (deleted)
     hidden_attachments: set[str] = field(default_factory=set)  # downloads 404, metadata fine (disabled, restricted)
+    unreturned_people: set[str] = field(default_factory=set)  # account ids POST /users-bulk leaves out (closed since)
     seed: int = 1
     dealt: int = 0  # how many answers these troubles spoiled
 
@@ -77,3 +79,4 @@ class Troubles:
         self.forbidden_attachments.clear()
         self.gone_attachments.clear()
         self.hidden_attachments.clear()
+        self.unreturned_people.clear()
