@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -36,6 +37,9 @@ class Troubles:
     forbidden_attachments: set[str] = field(default_factory=set)  # downloads answered 403
     gone_attachments: set[str] = field(default_factory=set)  # downloads and metadata answered 404 (deleted)
     hidden_attachments: set[str] = field(default_factory=set)  # downloads 404, metadata fine (disabled, restricted)
+    # path substring -> a change made just before the first request whose path holds it is answered: what
+    # happens on a site while a run is under way (a page edited between its listing and its versions)
+    meanwhile: dict[str, Callable[[], object]] = field(default_factory=dict)
     unreturned_people: set[str] = field(default_factory=set)  # account ids POST /users-bulk leaves out (closed since)
     seed: int = 1
     dealt: int = 0  # how many answers these troubles spoiled
@@ -45,6 +49,8 @@ class Troubles:
 
     def refuse(self, path: str) -> web.Response | None:
         """An answer that replaces the real one, or None."""
+        for part in [p for p in self.meanwhile if p in path]:
+            self.meanwhile.pop(part)()
         if any(part in path for part in self.failing_paths):
             self.dealt += 1
             return json_response({"errorMessages": ["Internal server error"], "errors": {}}, 500)
@@ -80,3 +86,4 @@ class Troubles:
         self.gone_attachments.clear()
         self.hidden_attachments.clear()
         self.unreturned_people.clear()
+        self.meanwhile.clear()
