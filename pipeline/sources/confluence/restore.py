@@ -22,6 +22,7 @@ from .rows import LIMIT, TABLES, V2, Row
 from .scope import container_scope
 
 AT_ONCE = 100
+RESTRICTION_PAGE = 100  # users (and groups) per operation per v1 restriction answer: its default
 
 
 def property_row(item: Row, owner_id: str, owner_type: str) -> Row:
@@ -176,15 +177,40 @@ def restriction_rows(data: Row, container_id: str, container_type: str) -> list[
 
 
 async def restrictions_of(ctx: SyncContext, container_id: str) -> Row | None:
-    """A page's or blog post's restrictions; None when it is gone (deleted since it was listed)."""
-    params = {"expand": "restrictions.user,restrictions.group"}
-    try:
-        response = await ctx.client.get("confluence", f"/wiki/rest/api/content/{container_id}/restriction", params)
-    except ApiError as error:
-        if error.status == 404 and not isinstance(error, MissingScope):
-            return None
-        raise
-    return response.data if isinstance(response.data, dict) else {}
+    """A page's or blog post's restrictions, every user and group; None when it is gone (deleted since it
+    was listed). `start` and `limit` page the users and the groups of every operation alike: asked again
+    from the next `start` while some list came back full."""
+    merged: dict[str, dict[str, list[Row]]] = {}
+    start = 0
+    while True:
+        params = {"expand": "restrictions.user,restrictions.group", "start": start, "limit": RESTRICTION_PAGE}
+        try:
+            response = await ctx.client.get("confluence", f"/wiki/rest/api/content/{container_id}/restriction", params)
+        except ApiError as error:
+            if error.status == 404 and not isinstance(error, MissingScope):
+                return None
+            raise
+        data = response.data if isinstance(response.data, dict) else {}
+        steps = []
+        for entry in data.get("results") or []:
+            operation = merged.setdefault(entry.get("operation"), {"user": [], "group": []})
+            for kind, part in (entry.get("restrictions") or {}).items():
+                if kind not in operation or not isinstance(part, dict):
+                    continue
+                found = part.get("results") or []
+                operation[kind] += found
+                page = part.get("limit") or RESTRICTION_PAGE  # a server may cap the limit asked for
+                if found and len(found) >= page:
+                    steps.append(page)
+        if not steps:
+            break
+        start += min(steps)
+    return {
+        "results": [
+            {"operation": op, "restrictions": {kind: {"results": who} for kind, who in parts.items()}}
+            for op, parts in merged.items()
+        ]
+    }
 
 
 async def sync_restrictions(ctx: SyncContext) -> None:
