@@ -121,3 +121,24 @@ async def test_a_version_made_while_the_run_is_under_way_is_not_lost(tmp_path):
     assert mine(got["confluence_versions"]) == mine(want["confluence_versions"]), "no version lost for good"
     assert got["confluence_versions"] == want["confluence_versions"]
     assert asked == [], "the versions seen last run are not asked for again"
+
+
+async def test_an_old_version_whose_body_comes_back_empty_is_not_asked_for_every_run(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=7)) as sim:
+        page = next(
+            p for p in sim.confluence.contents("page") if p["status"] == "current" and p["version"]["number"] > 2
+        )
+        sim.troubles.bodiless_versions.add(f"{page['id']}:1")
+        await run_sync(sim, tmp_path, products=("confluence",), confluence_history="bodies")
+        first = [e for e in body_requests(sim) if e.path.endswith(f"/pages/{page['id']}")]
+        sim.log.clear()
+        await run_sync(sim, tmp_path, products=("confluence",), confluence_history="bodies")
+        again = body_requests(sim)
+        conn = sqlite3.connect(tmp_path / "atlassian.db")
+        stored_body = conn.execute(
+            "SELECT body_storage FROM confluence_versions WHERE container_id = ? AND number = 1", (page["id"],)
+        ).fetchone()
+        conn.close()
+    assert first, "asked once"
+    assert stored_body == ("",), "stored as the empty body it came back as"
+    assert again == [], "and never asked again"

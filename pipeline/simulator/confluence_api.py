@@ -47,6 +47,7 @@ class ConfluenceApi:
     def __init__(self, content: ConfluenceContent, site_url: str, signer: MediaSigner) -> None:
         self.content, self.site_url, self.signer = content, site_url, signer
         self.replies_listed: Callable[[], bool] = lambda: True
+        self.bodiless_versions: set[str] = set()  # "content id:number" whose old body comes back empty
 
     # -- shapes ---------------------------------------------------------------------------------
     def _body(self, request: web.Request, record: Record) -> Record:
@@ -221,6 +222,8 @@ class ConfluenceApi:
             if number != self.content.versions(record["id"])[-1]["number"]:
                 record["status"] = "historical"
         body = self.shape_content(request)(record)
+        if f"{record['id']}:{request.query.get('version')}" in self.bodiless_versions:
+            body["body"] = {}  # an old version whose body comes back empty
         body["_links"]["base"] = f"{self.site_url}/wiki"
         return json_response(body)
 

@@ -139,6 +139,7 @@ class Simulator:
         app = web.Application(middlewares=[self._logged("gateway"), self._gate])
         confluence = ConfluenceApi(self.confluence, self.site_url, self.signer)
         confluence.replies_listed = lambda: self.config.replies_in_site_listing
+        confluence.bodiless_versions = self.troubles.bodiless_versions
         jira = self.jira_api = JiraApi(
             self.jira,
             self.site_url,

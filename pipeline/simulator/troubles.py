@@ -40,6 +40,7 @@ class Troubles:
     # path substring -> a change made just before the first request whose path holds it is answered: what
     # happens on a site while a run is under way (a page edited between its listing and its versions)
     meanwhile: dict[str, Callable[[], object]] = field(default_factory=dict)
+    bodiless_versions: set[str] = field(default_factory=set)  # "content id:number" answered with an empty body
     unreturned_people: set[str] = field(default_factory=set)  # account ids POST /users-bulk leaves out (closed since)
     seed: int = 1
     dealt: int = 0  # how many answers these troubles spoiled
@@ -87,3 +88,4 @@ class Troubles:
         self.hidden_attachments.clear()
         self.unreturned_people.clear()
         self.meanwhile.clear()
+        self.bodiless_versions.clear()
