@@ -935,8 +935,8 @@ class Store:
         self.counts.updated[table] += max(0, changed - inserted - len(restored))
         self.counts.restored[table] += len(restored)
         extra = [c for c in cols if c in BOOKKEEPING_COLUMNS and c not in ("sha256", "sha256_version")]
-        if extra:  # bookkeeping is set on every row, without counting as a change
-            keys = [k.strip() for k in conflict.split(",")]  # the row's key: id, account_id, or a pair
+        keys = [k.strip() for k in conflict.split(",")]  # the row's key: id, account_id, or a pair
+        if extra and all(k in cols for k in keys):  # bookkeeping is set on every row, without counting as a change
             self.conn.executemany(
                 f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in extra)} WHERE "
                 + " AND ".join(f"{k} = ?" for k in keys),

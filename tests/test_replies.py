@@ -70,3 +70,16 @@ async def test_a_sampled_comment_deleted_since_the_last_run_is_no_failure(tmp_pa
         got = stored(tmp_path / "atlassian.db")["confluence_comments"]
         assert got == expected(sim)["confluence_comments"]
     assert result.status == "ok", result.errors
+
+
+async def test_replies_walked_through_the_children_endpoints_keep_their_page_within_a_space_limited_run(tmp_path):
+    """The children models name no pageId/blogPostId: a reply's container is its root's."""
+    async with Simulator(SimConfig(scale="small", seed=8, replies_in_site_listing=False)) as sim:
+        space_id = sim.confluence.space_ids()[0]
+        space = sim.confluence.space(space_id)
+        result = await run_sync(sim, tmp_path, products=("confluence",), spaces=(space["key"],))
+        want = {row for row in expected(sim)["confluence_comments"] if sim.confluence.space_of(row[1]) == space_id}
+        got = stored(tmp_path / "atlassian.db")["confluence_comments"]
+    assert result.status == "ok", result.errors
+    assert any(row[2] for row in want), "the space has replies"
+    assert got == want, "every reply kept, under its root's page"

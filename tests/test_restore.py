@@ -118,3 +118,42 @@ async def test_a_token_that_cannot_read_restrictions_still_syncs_the_rest(tmp_pa
     assert list(failed) == ["confluence restrictions"], failed
     assert "read:confluence-content.all" in failed["confluence restrictions"]
     assert got["confluence_pages"] == want["confluence_pages"]
+
+
+async def test_a_page_deleted_between_its_listing_and_its_properties_or_restrictions_is_skipped(tmp_path):
+    """A 404 from /pages/{id}/properties or /content/{id}/restriction says the page is gone: the rest goes on."""
+    async with Simulator(SimConfig(scale="tiny", seed=6)) as sim:
+        await run_sync(sim, tmp_path, products=("confluence",), confluence_restrictions=True)
+        before = stored(tmp_path / "atlassian.db")["confluence_content_properties"]
+        pages = [p["id"] for p in sim.confluence.contents("page") if p["status"] == "current"]
+        gone, edited = pages[0], pages[1]
+        sim.restore.set_property(edited, "editor", {"v": 3})
+        for page in (gone, edited):
+            sim.confluence_changes.edit(page)
+        sim.troubles.vanished_paths |= {f"/pages/{gone}/properties", f"/content/{gone}/restriction"}
+        result = await run_sync(sim, tmp_path, products=("confluence",), confluence_restrictions=True)
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+        restricted = restrictions_stored(tmp_path / "atlassian.db")
+        wanted = restrictions_wanted(sim)
+    assert result.status == "ok", result.errors
+    mine = lambda rows: {row for row in rows if row[0] == gone}  # noqa: E731
+    assert mine(got["confluence_content_properties"]) == mine(before), "kept as last stored, not taken for deleted"
+    others = want["confluence_content_properties"] - mine(want["confluence_content_properties"])
+    assert got["confluence_content_properties"] - mine(got["confluence_content_properties"]) == others
+    assert restricted - mine(restricted) == wanted - mine(wanted)
+
+
+async def test_a_page_restricted_to_more_people_than_one_answer_holds_is_read_to_the_end(tmp_path):
+    """v1 restrictions page each operation's users and groups by start and limit (100 by default)."""
+    async with Simulator(SimConfig(scale="tiny", seed=6)) as sim:
+        page = next(p["id"] for p in sim.confluence.contents("page") if p["status"] == "current")
+        many = [("user", f"5b10ac8d82e05b22cc7e{n:04d}") for n in range(230)] + [("group", "group-auditors")]
+        sim.restore.restrict(page, "read", many)
+        result = await run_sync(sim, tmp_path, products=("confluence",), confluence_restrictions=True)
+        asked = [e for e in sim.log.gateway() if e.path.endswith(f"/content/{page}/restriction")]
+        wanted = restrictions_wanted(sim)
+    assert result.status == "ok", result.errors
+    got = restrictions_stored(tmp_path / "atlassian.db")
+    assert len({row for row in got if row[0] == page and row[2] == "read"}) == 231
+    assert got == wanted
+    assert len(asked) == 3, "230 users, 100 an answer"

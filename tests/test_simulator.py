@@ -413,3 +413,17 @@ async def test_pages_list_current_and_archived_by_default_and_refuse_drafts(http
         assert status == 400
         _, _, body = await get(http, sim, "confluence", f"{V2}/pages?status=current&status=archived&limit=250")
         assert {p["status"] for p in body["results"]} == {"current", "archived"}
+
+
+async def test_blog_posts_list_current_by_default_and_refuse_archived_as_their_enum_does(http):
+    """/blogposts and /spaces/{id}/blogposts: status is one of current, deleted, trashed (default current)."""
+    async with Simulator(SimConfig(scale="small", seed=1)) as sim:
+        space_id = sim.confluence.space_ids()[0]
+        assert "archived" not in {b["status"] for b in sim.confluence.contents("blogpost")}, "none can be"
+        for path in (f"{V2}/blogposts", f"{V2}/spaces/{space_id}/blogposts"):
+            status, _, body = await get(http, sim, "confluence", f"{path}?limit=250")
+            assert status == 200 and {b["status"] for b in body["results"]} == {"current"}, path
+            status, _, _ = await get(http, sim, "confluence", f"{path}?status=current&status=archived")
+            assert status == 400, path
+            status, _, _ = await get(http, sim, "confluence", f"{path}?status=current&status=trashed")
+            assert status == 200, path

@@ -138,3 +138,26 @@ def test_an_older_file_gets_the_views_with_names_and_an_up_to_date_one_is_left_a
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA schema_version").fetchone()[0] == before, "nothing recreated the second time"
     conn.close()
+
+
+async def test_a_known_person_left_out_of_a_later_answer_keeps_their_name_and_history_stays_quiet(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=4)) as sim:
+        await run_sync(sim, tmp_path, products=("confluence",))
+        conn = sqlite3.connect(tmp_path / "atlassian.db")
+        named = conn.execute(
+            "SELECT display_name, account_type FROM confluence_users WHERE account_id = ?", (PEOPLE[0],)
+        ).fetchone()
+        conn.execute("UPDATE confluence_users SET refreshed_at = '2020-01-01T00:00:00.000Z'")
+        conn.commit()
+        spans = conn.execute("SELECT COUNT(*) FROM history WHERE table_name = 'confluence_users'").fetchone()[0]
+        sim.troubles.unreturned_people.add(PEOPLE[0])
+        await run_sync(sim, tmp_path, products=("confluence",))
+        after = conn.execute(
+            "SELECT display_name, account_type, account_status, refreshed_at > '2021' FROM confluence_users "
+            "WHERE account_id = ?",
+            (PEOPLE[0],),
+        ).fetchone()
+        history = conn.execute("SELECT id FROM history WHERE table_name = 'confluence_users' ORDER BY id").fetchall()
+        conn.close()
+    assert named[0] and after == (*named, "unknown", 1), "the name stays; only the bookkeeping moves"
+    assert len(history) == spans + 1, "one new span, for the account now unknown; none for a weekly refresh"

@@ -82,6 +82,21 @@ async def test_a_cql_listing_of_many_short_pages_is_followed_to_its_end(tmp_path
         assert got[f"confluence_{kind}s"] == want[f"confluence_{kind}s"]
 
 
+async def test_an_empty_folder_at_the_root_of_an_archived_space_is_found(tmp_path, monkeypatch):
+    """CQL leaves archived spaces' content out unless includeArchivedSpaces=true, on every page of it."""
+    monkeypatch.setattr(tree, "SEARCH_LIMIT", 4)
+    async with Simulator(SimConfig(scale="small", seed=3)) as sim:
+        space = next(s for s in map(sim.confluence.space, sim.confluence.space_ids()) if s["status"] == "archived")
+        folder = sim.tree_changes.add_node("folder", space["id"], "Empty, archived space")
+        result = await run_sync(sim, tmp_path, products=("confluence",))
+        searches = [e for e in sim.log.gateway() if e.family == "confluence:GET:search"]
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+    assert result.status == "ok", result.errors
+    assert len(searches) > 1 and all("includeArchivedSpaces=true" in e.query for e in searches)
+    assert folder["id"] in {row[0] for row in got["confluence_folders"]}
+    assert got["confluence_folders"] == want["confluence_folders"]
+
+
 async def test_a_later_run_notices_moves_renames_deletions_and_additions_within_its_budget(tmp_path):
     async with Simulator(SimConfig(scale="small", seed=3)) as sim:
         await run_sync(sim, tmp_path)
@@ -120,6 +135,30 @@ async def test_a_later_run_notices_moves_renames_deletions_and_additions_within_
     assert not [
         e for e in sim.log.gateway() if "direct-children" in e.path or ("/spaces/" in e.path and "/pages" in e.path)
     ]
+
+
+async def test_a_deleted_folder_hands_its_whiteboard_to_its_own_parent(tmp_path):
+    """Confluence moves a deleted node's children up to its parent without touching their lastModified, so
+    the listing cannot show the move: the children of a node found gone are asked for again."""
+    async with Simulator(SimConfig(scale="small", seed=3)) as sim:
+        t, c = sim.tree_changes, sim.confluence
+        space = c.space_ids()[0]
+        outer = t.add_node("folder", space, "Outer folder")
+        inner = t.add_node("folder", space, "Inner folder", parent_id=outer["id"])
+        board = t.add_node("whiteboard", space, "Board in the inner folder", parent_id=inner["id"])
+        await run_sync(sim, tmp_path, products=("confluence",))
+        t.delete_node(inner["id"])
+        sim.log.clear()
+        result = await run_sync(sim, tmp_path, products=("confluence",))
+        assert result.status == "ok", result.errors
+        off = differences(expected(sim), stored(tmp_path / "atlassian.db"))
+        assert {table: d for table, d in off.items() if table.startswith("confluence_")} == {}
+        asked = [e.path for e in sim.log.gateway() if e.path.endswith(f"/whiteboards/{board['id']}")]
+    view = tree_rows(tmp_path / "atlassian.db")
+    assert inner["id"] not in view
+    assert view[board["id"]][1] == outer["id"], "the whiteboard moved up to the deleted folder's parent"
+    assert_whole(view)
+    assert len(asked) == 1, "the orphan is asked for once"
 
 
 async def test_a_page_moved_into_a_folder_the_index_has_not_seen_yet_still_has_its_parent(tmp_path):

@@ -95,3 +95,50 @@ async def test_with_history_bodies_each_old_body_is_fetched_once(tmp_path):
 def test_an_unknown_history_setting_is_refused():
     with pytest.raises(ConfigError, match="history must be one of off, versions, bodies"):
         load_settings({"confluence_history": "all"}, environ={}, default_config=False)
+
+
+async def test_a_version_made_while_the_run_is_under_way_is_not_lost(tmp_path):
+    """The page row says version 2; by the time its versions are asked for, 3 and 4 exist too: the listing is
+    followed down to the first unknown version, and what is recorded as done is the newest one seen."""
+    async with Simulator(SimConfig(scale="tiny", seed=5)) as sim:
+        await run_sync(sim, tmp_path, products=("confluence",))
+        page = next(p["id"] for p in sim.confluence.contents("page") if p["status"] == "current")
+        sim.confluence_changes.edit(page)
+
+        def two_more_edits() -> None:
+            sim.confluence_changes.edit(page)
+            sim.confluence_changes.edit(page)
+
+        sim.troubles.meanwhile[f"/pages/{page}/versions"] = two_more_edits
+        result = await run_sync(sim, tmp_path, products=("confluence",))
+        assert result.status == "ok", result.errors
+        sim.log.clear()
+        await run_sync(sim, tmp_path, products=("confluence",))
+        asked = versions_requests(sim)
+        want, got = expected(sim), stored(tmp_path / "atlassian.db")
+    mine = lambda rows: {row for row in rows if row[0] == page}  # noqa: E731
+    assert len(mine(want["confluence_versions"])) >= 4
+    assert mine(got["confluence_versions"]) == mine(want["confluence_versions"]), "no version lost for good"
+    assert got["confluence_versions"] == want["confluence_versions"]
+    assert asked == [], "the versions seen last run are not asked for again"
+
+
+async def test_an_old_version_whose_body_comes_back_empty_is_not_asked_for_every_run(tmp_path):
+    async with Simulator(SimConfig(scale="tiny", seed=7)) as sim:
+        page = next(
+            p for p in sim.confluence.contents("page") if p["status"] == "current" and p["version"]["number"] > 2
+        )
+        sim.troubles.bodiless_versions.add(f"{page['id']}:1")
+        await run_sync(sim, tmp_path, products=("confluence",), confluence_history="bodies")
+        first = [e for e in body_requests(sim) if e.path.endswith(f"/pages/{page['id']}")]
+        sim.log.clear()
+        await run_sync(sim, tmp_path, products=("confluence",), confluence_history="bodies")
+        again = body_requests(sim)
+        conn = sqlite3.connect(tmp_path / "atlassian.db")
+        stored_body = conn.execute(
+            "SELECT body_storage FROM confluence_versions WHERE container_id = ? AND number = 1", (page["id"],)
+        ).fetchone()
+        conn.close()
+    assert first, "asked once"
+    assert stored_body == ("",), "stored as the empty body it came back as"
+    assert again == [], "and never asked again"

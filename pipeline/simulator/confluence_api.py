@@ -18,6 +18,9 @@ PAGE_SORTS = {"id", "created-date", "modified-date", "title"}
 DATED_SORTS = {"created-date", "modified-date"}
 BODY_FORMATS = {"storage", "atlas_doc_format"}
 LIST_STATUSES = {"current", "archived", "deleted", "trashed"}
+# the spec's status enums and defaults of the content listings: blog posts cannot be archived
+CONTENT_STATUSES = {"page": LIST_STATUSES, "blogpost": {"current", "deleted", "trashed"}}
+CONTENT_DEFAULTS = {"page": LISTED_BY_DEFAULT, "blogpost": ("current",)}
 
 
 def sort_records(records: list[Record], sort: str | None, allowed: set[str]) -> list[Record]:
@@ -44,6 +47,7 @@ class ConfluenceApi:
     def __init__(self, content: ConfluenceContent, site_url: str, signer: MediaSigner) -> None:
         self.content, self.site_url, self.signer = content, site_url, signer
         self.replies_listed: Callable[[], bool] = lambda: True
+        self.bodiless_versions: set[str] = set()  # "content id:number" whose old body comes back empty
 
     # -- shapes ---------------------------------------------------------------------------------
     def _body(self, request: web.Request, record: Record) -> Record:
@@ -111,15 +115,15 @@ class ConfluenceApi:
         return out
 
     # -- listings -------------------------------------------------------------------------------
-    def _statuses(self, request: web.Request, default=LISTED_BY_DEFAULT) -> set[str]:
+    def _statuses(self, request: web.Request, default=LISTED_BY_DEFAULT, allowed=LIST_STATUSES) -> set[str]:
         wanted = set(multi(request, "status"))
-        unknown = wanted - LIST_STATUSES
+        unknown = wanted - allowed
         if unknown:
             raise invalid_parameter(f"Invalid status {sorted(unknown)}")  # `draft` among them, as on a real site
         return wanted or set(default)
 
     def _contents(self, request: web.Request, kind: str, space_id: str | None) -> web.Response:
-        statuses = self._statuses(request)
+        statuses = self._statuses(request, CONTENT_DEFAULTS[kind], CONTENT_STATUSES[kind])
         ids = set(multi(request, "id"))
         spaces = set(multi(request, "space-id"))
         title = request.query.get("title")
@@ -218,6 +222,8 @@ class ConfluenceApi:
             if number != self.content.versions(record["id"])[-1]["number"]:
                 record["status"] = "historical"
         body = self.shape_content(request)(record)
+        if f"{record['id']}:{request.query.get('version')}" in self.bodiless_versions:
+            body["body"] = {}  # an old version whose body comes back empty
         body["_links"]["base"] = f"{self.site_url}/wiki"
         return json_response(body)
 
@@ -350,7 +356,13 @@ class ConfluenceApi:
         if parent is None or parent["_kind"] != kind:
             raise web.HTTPNotFound()
         children = [c for c in self.content.comments(parent["_container"]) if c["parentCommentId"] == comment_id]
-        return self._comments(request, children)
+        statuses = self._statuses(request, default=("current",))
+        children = [c for c in children if c["status"] in statuses]
+        children = sort_records(children, request.query.get("sort"), DATED_SORTS)
+        shape = self.shape_comment(request)
+        # ChildrenCommentModel / InlineCommentChildrenModel name no container: no pageId, no blogPostId
+        unnamed = lambda r: {k: v for k, v in shape(r).items() if k not in ("pageId", "blogPostId")}  # noqa: E731
+        return cursor_page(request, children, unnamed, self.site_url)
 
     def routes(self) -> list[tuple[str, str, Callable]]:
         """(method, spec path, handler); the spec path names the operation for scope checks."""

@@ -153,7 +153,11 @@ class ConfluenceContent:
 
     def _generated_status(self, content_id: str, j: int) -> str:
         roll = rng_for(self.seed, "status", content_id).random()
-        return "current" if j == 0 or roll > 0.12 else ("archived" if roll < 0.08 else "draft")
+        if j == 0 or roll > 0.12:
+            return "current"
+        if roll >= 0.08:
+            return "draft"
+        return "archived" if self.kind_of(content_id) == "page" else "current"  # blog posts cannot be archived
 
     def status(self, content_id: str) -> str | None:
         """A content item's status without generating it (None when purged or unknown)."""
@@ -468,6 +472,8 @@ class ConfluenceMutations:
     def set_status(self, content_id: str, status: str) -> Record:
         """trashed, current (restore), archived; status changes bump the version as Confluence does."""
         record = self._require(self.content.content(content_id), "page or blog post")
+        if status == "archived" and self.content.kind_of(content_id) == "blogpost":
+            raise ValueError("blog posts cannot be archived")
         self._keep(record)
         record["status"] = status
         self._bump(record, status)

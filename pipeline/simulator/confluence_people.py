@@ -17,6 +17,7 @@ from .responses import cursor_page, invalid_parameter, json_response, multi
 
 if TYPE_CHECKING:
     from .confluence_content import ConfluenceContent
+    from .troubles import Troubles
 
 TASK_BASE = 200_000_000_000
 TASK_STRIDE = 100
@@ -149,6 +150,7 @@ class PeopleMutations:
 class PeopleApi:
     def __init__(self, tasks: TaskContent, site_url: str) -> None:
         self.tasks, self.site_url = tasks, site_url
+        self.troubles: Troubles | None = None  # set by the server
 
     def shape_task(self, request: web.Request) -> Callable[[Record], Record]:
         def shape(record: Record) -> Record:
@@ -200,7 +202,8 @@ class PeopleApi:
         ids = body.get("accountIds") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not 1 <= len(ids) <= 250:
             raise invalid_parameter("accountIds must list 1 to 250 account ids")
-        found = [p for p in map(person, dict.fromkeys(ids)) if p is not None]
+        left_out = self.troubles.unreturned_people if self.troubles else set()
+        found = [p for p in map(person, dict.fromkeys(ids)) if p is not None and p["accountId"] not in left_out]
         return json_response({"results": found, "_links": {"base": f"{self.site_url}/wiki"}})
 
     def routes(self) -> list[tuple[str, str, Callable]]:

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .dataset import PAGE_BASE, PEOPLE, SPACE_BASE, WORDS, iso, moment, rng_for
-from .responses import cursor_page, json_response
+from .responses import cursor_page, int_param, json_response
 
 if TYPE_CHECKING:
     from .confluence_content import ConfluenceContent
 
 PERMISSION_BASE = 800_000_000
+RESTRICTION_PAGE = 100  # users (and groups) per operation per answer: the default limit, and the most
 OPERATIONS = [
     ("read", "space"),
     ("create", "page"),
@@ -182,6 +183,10 @@ class RestoreApi:
             return json_response({"statusCode": 404, "message": "No content found with id"}, 404)
         found = restrictions(self.restore.seed, self.restore.overlay, content_id)
         base = f"{self.site_url}/wiki/rest/api/content/{content_id}/restriction"
+        # start and limit page the users and the groups of every operation alike (the spec: "the maximum
+        # number of users and the maximum number of groups ... to return per page")
+        start = int_param(request, "start", 0)
+        limit = min(int_param(request, "limit", RESTRICTION_PAGE, low=1), RESTRICTION_PAGE)
         results = []
         for operation in ("read", "update"):
             principals = found.get(operation, [])
@@ -195,8 +200,9 @@ class RestoreApi:
                 {
                     "operation": operation,
                     "restrictions": {
-                        "user": {"results": users, "start": 0, "limit": 200, "size": len(users)},
-                        "group": {"results": groups, "start": 0, "limit": 200, "size": len(groups)},
+                        kind: {"results": part, "start": start, "limit": limit, "size": len(part)}
+                        for kind, everyone in (("user", users), ("group", groups))
+                        for part in [everyone[start : start + limit]]
                     },
                     "_expandable": {"content": f"/rest/api/content/{content_id}"},
                     "_links": {"self": f"{base}/byOperation/{operation}"},
@@ -204,8 +210,8 @@ class RestoreApi:
             )
         body = {
             "results": results,
-            "start": 0,
-            "limit": 100,
+            "start": start,
+            "limit": limit,
             "size": len(results),
             "restrictionsHash": hashlib.sha1(str(sorted(found.items())).encode()).hexdigest(),
             "_links": {"base": f"{self.site_url}/wiki", "context": "/wiki"},

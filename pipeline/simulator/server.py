@@ -139,6 +139,7 @@ class Simulator:
         app = web.Application(middlewares=[self._logged("gateway"), self._gate])
         confluence = ConfluenceApi(self.confluence, self.site_url, self.signer)
         confluence.replies_listed = lambda: self.config.replies_in_site_listing
+        confluence.bodiless_versions = self.troubles.bodiless_versions
         jira = self.jira_api = JiraApi(
             self.jira,
             self.site_url,
@@ -152,6 +153,7 @@ class Simulator:
         tree = TreeApi(self.confluence.tree, self.site_url, self.overlay.now, lambda: self.config.search_lag_s)
         tree.known_types = lambda: self.config.cql_types
         people, restore = PeopleApi(self.tasks, self.site_url), RestoreApi(self.restore, self.site_url)
+        people.troubles = self.troubles
         confluence_apis = (confluence, tree, people, restore)
         for product, api in (*(("confluence", a) for a in confluence_apis), ("jira", jira)):
             for method, path, handler in api.routes():

@@ -4,6 +4,7 @@ and go: what a real site does to a nightly backup for days on end.
 - a listing that fails (HTTP 500) on every request, whatever the retry budget (`failing_paths`);
 - issues `issue/bulkfetch` cannot return (`issueErrors`, which the spec calls retriable), always for
   chosen ids, or for a seeded share of ids in every answer;
+- people `users-bulk` no longer returns (an account closed since it was named);
 - attachments whose download answers 403 (the account may not read them) or 404, either deleted between
   the listing and the download (their metadata answers 404 too) or hidden (attachments disabled, or
   restricted: the metadata still answers).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -35,6 +37,11 @@ class Troubles:
     forbidden_attachments: set[str] = field(default_factory=set)  # downloads answered 403
     gone_attachments: set[str] = field(default_factory=set)  # downloads and metadata answered 404 (deleted)
     hidden_attachments: set[str] = field(default_factory=set)  # downloads 404, metadata fine (disabled, restricted)
+    # path substring -> a change made just before the first request whose path holds it is answered: what
+    # happens on a site while a run is under way (a page edited between its listing and its versions)
+    meanwhile: dict[str, Callable[[], object]] = field(default_factory=dict)
+    bodiless_versions: set[str] = field(default_factory=set)  # "content id:number" answered with an empty body
+    unreturned_people: set[str] = field(default_factory=set)  # account ids POST /users-bulk leaves out (closed since)
     seed: int = 1
     dealt: int = 0  # how many answers these troubles spoiled
 
@@ -43,6 +50,8 @@ class Troubles:
 
     def refuse(self, path: str) -> web.Response | None:
         """An answer that replaces the real one, or None."""
+        for part in [p for p in self.meanwhile if p in path]:
+            self.meanwhile.pop(part)()
         if any(part in path for part in self.failing_paths):
             self.dealt += 1
             return json_response({"errorMessages": ["Internal server error"], "errors": {}}, 500)
@@ -77,3 +86,6 @@ class Troubles:
         self.forbidden_attachments.clear()
         self.gone_attachments.clear()
         self.hidden_attachments.clear()
+        self.unreturned_people.clear()
+        self.meanwhile.clear()
+        self.bodiless_versions.clear()

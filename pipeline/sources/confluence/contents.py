@@ -31,7 +31,7 @@ async def sync_all_contents(ctx: SyncContext, kind: str, spaces: list[Row]) -> N
     table = TABLES[kind]
     chain = ctx.chain(f"confluence:{kind}s")
     changed = ChangedContent(ctx, kind, chain, "versions")
-    async for page in chain_pages(ctx, chain, f"{V2}/{kind}s", {"limit": LIMIT, "status": STATUSES}):
+    async for page in chain_pages(ctx, chain, f"{V2}/{kind}s", {"limit": LIMIT, **STATUSES[kind]}):
         await changed.compare(page.items, page.next)
     await changed.flush(None)
     stale = {f"confluence:{kind}s:{space['id']}": None for space in spaces}  # per-space cursors of an old sweep
@@ -44,7 +44,7 @@ async def sync_contents(ctx: SyncContext, space: Row, kind: str) -> None:
     known = ctx.db.execute(f"SELECT COUNT(*) FROM {table} WHERE space_id = ?", (space["id"],)).fetchone()[0]
     with_bodies = chain.saved.get("mode") == "bodies" if chain.resume else (known == 0 or ctx.settings.full)
     mode = "bodies" if with_bodies else "versions"
-    params = {"limit": LIMIT, "status": STATUSES, **({"body-format": "storage"} if with_bodies else {})}
+    params = {"limit": LIMIT, **STATUSES[kind], **({"body-format": "storage"} if with_bodies else {})}
     changed = ChangedContent(ctx, kind, chain, mode)
     pages = chain_pages(ctx, chain, f"{V2}/spaces/{space['id']}/{kind}s", params)
     async for page in ctx.listings.pages(pages, LIMIT) if with_bodies else pages:
@@ -96,7 +96,7 @@ class ChangedContent:
         while self.pending:
             chunk, self.pending = self.pending[:BY_ID], self.pending[BY_ID:]
             rows = []
-            params = {"id": ",".join(chunk), "status": STATUSES, "body-format": "storage", "limit": LIMIT}
+            params = {"id": ",".join(chunk), **STATUSES[self.kind], "body-format": "storage", "limit": LIMIT}
             pages = cursor_pages(self.ctx.client, "confluence", f"{V2}/{self.kind}s", params)
             async for page in self.ctx.listings.pages(pages, len(chunk)):
                 rows += await self.ctx.rows_of(content_row, page.items, self.kind)

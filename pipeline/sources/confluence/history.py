@@ -2,7 +2,8 @@
 
 A version never changes once made. So a container's versions are asked for only when its version number
 has moved past the one its history was stored at (`history_version`), newest first and only as many as
-are new: one request per new or changed page or blog post (more only past 250 new versions). A body is
+are new: one request per new or changed page or blog post (more only past 250 new versions, or when
+versions were made since the page was listed: the listing is followed down to the first new one). A body is
 fetched once per version (`GET /{kind}s/{id}?version=N`) and never again; the current version's body is
 the one the page row already holds, so it costs nothing.
 """
@@ -54,9 +55,11 @@ async def sync_versions(ctx: SyncContext) -> None:
         for start in range(0, len(stale), AT_ONCE):
             chunk = stale[start : start + AT_ONCE]
             found = await at_once(ctx, [partial(new_versions, ctx, kind, *c) for c in chunk])
-            rows = [row for rows in found if rows is not None for row in rows]
+            rows = [row for answer in found if answer is not None for row in answer[0]]
             done = [
-                {"id": c[0], "history_version": c[1]} for c, rows in zip(chunk, found, strict=True) if rows is not None
+                {"id": c[0], "history_version": answer[1]}
+                for c, answer in zip(chunk, found, strict=True)
+                if answer is not None
             ]
             await ctx.emit_together([Batch("confluence_versions", rows), Batch(table, done, update_only=True)])
     if ctx.settings.confluence_history == "bodies":
@@ -66,22 +69,28 @@ async def sync_versions(ctx: SyncContext) -> None:
 
 async def new_versions(
     ctx: SyncContext, kind: str, container_id: str, current: int, known: int | None
-) -> list[Row] | None:
-    """The versions after `known`, newest first; None when the container is gone (nothing to record)."""
-    wanted = max(1, min(VERSION_PAGE, current - (known or 0)))
-    params = {"limit": wanted, "sort": "-modified-date"}
+) -> tuple[list[Row], int] | None:
+    """The versions after `known`, newest first, and the number the container's history is now stored up to;
+    None when the container is gone (nothing to record).
+
+    Versions made since the page row was listed come first in the listing: it is followed until the first
+    version after `known` is seen (or it ends: a version deleted in Confluence leaves a number out for
+    good), so none is skipped, and the newest seen is recorded, so they are not asked for again."""
+    floor = known or 0
+    params = {"limit": max(1, min(VERSION_PAGE, current - floor)), "sort": "-modified-date"}
     rows: list[Row] = []
     try:
         async for page in cursor_pages(ctx.client, "confluence", f"{V2}/{kind}s/{container_id}/versions", params):
-            fresh = [v for v in page.items if isinstance(v.get("number"), int) and v["number"] > (known or 0)]
+            numbers = [v["number"] for v in page.items if isinstance(v.get("number"), int)]
+            fresh = [v for v in page.items if isinstance(v.get("number"), int) and v["number"] > floor]
             rows += [version_row(v, container_id, kind) for v in fresh]
-            if len(fresh) < len(page.items) or len(rows) >= current - (known or 0):
-                break  # the rest is stored already
+            if numbers and min(numbers) <= floor + 1:
+                break  # down to the first new version: the rest is stored already
     except ApiError as error:
         if error.status == 404 and not isinstance(error, MissingScope):
             return None
         raise
-    return rows
+    return rows, max([current, *(r["number"] for r in rows)])
 
 
 async def version_bodies(ctx: SyncContext) -> None:
@@ -126,7 +135,9 @@ async def old_body(ctx: SyncContext, kind: str, container_id: str, number: int) 
     item = response.data if isinstance(response.data, dict) else {}
     if version_of(item).get("number") not in (None, number):
         return None  # not the version asked for: never store one version's body under another's number
-    return body_of(item)
+    # an answer without a body is kept as the empty body it is: NULL would ask for it again every run
+    body = body_of(item)
+    return "" if body is None else body
 
 
 async def at_once(ctx: SyncContext, calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:

@@ -52,10 +52,22 @@ async def sync_people(ctx: SyncContext) -> None:
         response = await ctx.client.post("confluence", f"{V2}/users-bulk", {"accountIds": chunk})
         found = response.data.get("results") if isinstance(response.data, dict) else None
         rows = [user_row(item, stamp) for item in found or [] if isinstance(item, dict) and item.get("accountId")]
-        # an id the site does not return (a removed account) is remembered too, so it is not asked nightly
+        # an id the site does not return (a removed account) is remembered too, so it is not asked nightly;
+        # one already named keeps its name: only its status and refresh time move
         missing = set(chunk) - {r["account_id"] for r in rows}
-        rows += [{**user_row({"accountId": m}, stamp), "account_status": "unknown"} for m in sorted(missing)]
-        await ctx.emit(Batch("confluence_users", rows))
+        known = {
+            r[0]
+            for r in ctx.lookup(
+                "SELECT account_id FROM confluence_users WHERE account_id IN ({marks})", sorted(missing)
+            )
+        }
+        rows += [{**user_row({"accountId": m}, stamp), "account_status": "unknown"} for m in sorted(missing - known)]
+        batches = [Batch("confluence_users", rows)] if rows else []
+        if known:
+            kept = [{"account_id": m, "account_status": "unknown", "refreshed_at": stamp} for m in sorted(known)]
+            batches.append(Batch("confluence_users", kept))
+        for batch in batches:
+            await ctx.emit(batch)
 
 
 WANTED = (

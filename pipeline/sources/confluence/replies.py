@@ -27,6 +27,8 @@ from .scope import container_scope, scoped
 SAMPLE = 10
 AT_ONCE = 100
 
+Parent = tuple[str, str | None, str | None]  # a comment id with its root's container id and type
+
 
 def verdict_key(kind: str) -> str:
     return f"confluence:comments:{kind}:replies"
@@ -68,12 +70,19 @@ async def replies_exist(ctx: SyncContext) -> bool:
     return False
 
 
-async def children(ctx: SyncContext, kind: str, comment_id: str) -> list[Row]:
+async def children(ctx: SyncContext, kind: str, parent: Parent) -> list[Row]:
+    """A comment's direct replies. Their models (ChildrenCommentModel, InlineCommentChildrenModel) name no
+    page or blog post: a reply lives where its root does, so the root's container is carried down."""
+    comment_id, container_id, container_type = parent
     found: list[Row] = []
     params = {"limit": LIMIT, "body-format": "storage"}
     try:
         async for page in cursor_pages(ctx.client, "confluence", f"{V2}/{kind}-comments/{comment_id}/children", params):
-            found += [comment_row(item, kind) for item in page.items]
+            for item in page.items:
+                row = comment_row(item, kind)
+                if row["container_id"] is None:
+                    row = {**row, "container_id": container_id, "container_type": container_type}
+                found.append(row)
     except ApiError as error:
         if error.status == 404 and not isinstance(error, MissingScope):
             return []  # deleted since it was stored: the sweep will say so
@@ -84,21 +93,18 @@ async def children(ctx: SyncContext, kind: str, comment_id: str) -> list[Row]:
 async def walk_replies(ctx: SyncContext, kind: str, sweep: int) -> None:
     """Every reply under every root comment, level by level."""
     scope, params = container_scope(ctx)
-    frontier = [
-        comment_id
-        for (comment_id,) in ctx.db.execute(
-            f"SELECT id FROM confluence_comments WHERE kind = ? AND deleted_at IS NULL AND parent_comment_id IS NULL "
-            f"AND {scope}",
-            (kind, *params),
-        )
-    ]
+    frontier: list[Parent] = ctx.db.execute(
+        f"SELECT id, container_id, container_type FROM confluence_comments WHERE kind = ? AND deleted_at IS NULL "
+        f"AND parent_comment_id IS NULL AND {scope}",
+        (kind, *params),
+    ).fetchall()
     while frontier:
-        following: list[str] = []
+        following: list[Parent] = []
         for start in range(0, len(frontier), AT_ONCE):
             chunk = frontier[start : start + AT_ONCE]
             found = await at_once(ctx, [partial(children, ctx, kind, cid) for cid in chunk])
             rows = scoped(ctx, [row for rows in found for row in rows])
             if rows:
                 await ctx.emit(Batch("confluence_comments", [{**r, "seen_sweep": sweep} for r in rows], sweep=sweep))
-            following += [r["id"] for r in rows]
+            following += [(r["id"], r["container_id"], r["container_type"]) for r in rows]
         frontier = following

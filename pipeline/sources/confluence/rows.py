@@ -12,9 +12,11 @@ V2 = "/wiki/api/v2"
 LIMIT = 250
 BY_ID = 100  # ids per GET /pages?id=... (keeps URLs short)
 TABLES = {"page": "confluence_pages", "blogpost": "confluence_blogposts"}
-# asked for explicitly, though it is the spec's default: archived content is content; drafts are not
-# listable (v2 answers 400) and trashed content is a deletion, noticed by the sweep
-STATUSES = ["current", "archived"]
+# Pages: current and archived, asked for explicitly though it is the spec's default (archived content is
+# content). Blog posts cannot be archived: their listings' status enum is current, deleted, trashed (an
+# unknown value is a 400), so they are asked for with the default, current. Drafts are not listable (v2
+# answers 400) and trashed content is a deletion, noticed by the sweep.
+STATUSES: dict[str, dict[str, list[str]]] = {"page": {"status": ["current", "archived"]}, "blogpost": {}}
 Row = dict[str, Any]
 
 

@@ -5,7 +5,8 @@ index, and the only way to find an empty folder or whiteboard at a space's root.
 
 1. one CQL listing of all four types, `ceil(nodes / 100)` requests. Its traps (API_NOTES §7): `start` is
    ignored, so only the cursor is followed; a short page is not the end, only a missing `next` is; the
-   next link is relative to /wiki; `totalSize` is an estimate and is not used;
+   next link is relative to /wiki; `totalSize` is an estimate and is not used; archived spaces' content is
+   left out unless `includeArchivedSpaces=true` is sent (with every page: not known to survive in `next`);
 2. `GET /{type}s/{id}` for each node that is new, or whose title or lastModified differs from the last
    listing (a rename or a move), and for each stored node the listing no longer shows: a 404 (or a
    trashed node) is a deletion; anything else is kept (archived content is invisible to CQL, and a node
@@ -33,6 +34,7 @@ from .scope import selected_spaces
 
 NODE_TYPES = ("folder", "whiteboard", "database", "embed")
 SEARCH = "/wiki/rest/api/search"
+ARCHIVED_SPACES = "includeArchivedSpaces"
 SEARCH_LIMIT = 100
 BY_ID_AT_ONCE = 100  # node GETs in flight per written batch
 GONE_STATUSES = ("trashed", "deleted", "purged")
@@ -79,6 +81,7 @@ class TreeRun:
     ctx: SyncContext
     refused: set[str] = field(default_factory=set)  # node types this token may not read
     listed_types: set[str] = field(default_factory=set)  # node types the CQL listing covered
+    listed: dict[str, Listed] = field(default_factory=dict)  # the CQL listing of this run
 
     async def run(self) -> None:
         listed: dict[str, Listed] | None = None
@@ -88,6 +91,7 @@ class TreeRun:
             listed = await self.listing()
 
         await self.ctx.guarded("confluence tree (CQL search)", search)
+        self.listed = listed or {}
         if listed is not None:  # without a listing, deletions cannot be told from silence
             for kind in NODE_TYPES:
                 if kind in self.listed_types:
@@ -146,7 +150,8 @@ class TreeRun:
 
     async def search_pages(self, cql: str) -> AsyncIterator[list[Row]]:
         link: str | None = SEARCH
-        params: Row | None = {"cql": cql, "limit": SEARCH_LIMIT}
+        # archived spaces' content is left out of a search unless asked for (the spec's default is false)
+        params: Row | None = {"cql": cql, "limit": SEARCH_LIMIT, ARCHIVED_SPACES: "true"}
         while link:
             response = await self.ctx.client.get("confluence", link, params)
             params = None  # the next link carries the query and the cursor
@@ -154,6 +159,8 @@ class TreeRun:
             following = next_link(response)
             if following and following.startswith("/rest/"):
                 following = "/wiki" + following  # CQL's next link is relative to /wiki
+            if following and ARCHIVED_SPACES not in following:  # not known to survive into the next link
+                following += ("&" if "?" in following else "?") + f"{ARCHIVED_SPACES}=true"
             if following is not None and following == link:
                 raise UnexpectedResponse("the CQL search returned the same next link twice; stopping")
             link = following
@@ -206,6 +213,28 @@ class TreeRun:
             gone += [r["id"] for r in rows if r["status"] in GONE_STATUSES]
             close = Sweep(table, -1, f"id IN ({', '.join('?' * len(gone))})", tuple(gone)) if gone else None
             await self.ctx.emit(Batch(table, rows, close=close))
+            if gone:
+                await self.refetch_children(gone)
+
+    async def refetch_children(self, gone: list[str]) -> None:
+        """Confluence moves a deleted node's children up to its parent without changing their lastModified,
+        so the listing shows no change: the stored nodes under a node found gone are asked for again (pages
+        need not be: their listing compares parentId)."""
+        await self.ctx.flush()
+        marks = ", ".join("?" * len(gone))
+        for kind in NODE_TYPES:
+            if kind in self.refused:
+                continue
+            orphans = [
+                r[0]
+                for r in self.ctx.db.execute(
+                    f"SELECT id FROM {node_table(kind)} WHERE deleted_at IS NULL AND parent_id IN ({marks})", gone
+                )
+            ]
+            if orphans:
+                await self.guarded(
+                    kind, self.fetch, kind, orphans, {i: self.listed[i].modified for i in orphans if i in self.listed}
+                )
 
     async def get_many(self, kind: str, ids: list[str]) -> tuple[list[Row], list[str]]:
         found: list[Row] = []
