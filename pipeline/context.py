@@ -3,6 +3,7 @@ to record what failed without stopping the rest."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,7 @@ class SyncContext:
         self.builders = anyio.CapacityLimiter(2)  # threads building rows (one GIL: more would only queue)
         self.attempted: set[str] = set()  # streams this run started
         self.completed: set[str] = set()  # streams this run ran to the end: their old debts are paid
+        self.started_ms = int(time.time() * 1000)  # before anything is fetched
         self.tried: set[tuple[str, str]] = set()  # (kind, key) of the other debts this run set out to pay
         self.interrupted: int | None = None  # the signal that stopped the run, if one did
 

@@ -235,7 +235,11 @@ def jira_probes(settings: Settings) -> list[Probe]:
         try:
             values = (await client.get("jira", f"{AGILE}/board", {"maxResults": 1})).data.get("values") or []
             if values:
-                await client.get("jira", f"{AGILE}/board/{values[0]['id']}/sprint", {"maxResults": 1})
+                try:
+                    await client.get("jira", f"{AGILE}/board/{values[0]['id']}/sprint", {"maxResults": 1})
+                except ApiError as error:
+                    if error.status != 400:  # 400: a kanban board, or sprints off: boards are readable all the same
+                        raise
         except (MissingScope, Unauthorized) as refusal:
             return (
                 f"not reachable ({refusal.__class__.__name__}): syncs go on without boards and sprints without "

@@ -41,7 +41,8 @@ async def test_history_past_100_numeric_times_people_without_email_and_links_onc
     assert longest > 100, "histories are paged, not cut at 100"
     raw_created = orjson.loads(conn.execute("SELECT raw FROM jira_changelogs").fetchone()[0])["created"]
     assert isinstance(raw_created, int), "the simulator sends epoch milliseconds, as live sites do"
-    assert conn.execute("SELECT COUNT(*) FROM jira_issue_field_history WHERE changed_at NOT LIKE '____-__-__T%Z'")
+    odd = "SELECT COUNT(*) FROM jira_issue_field_history WHERE changed_at NOT LIKE '____-__-__T__:__:__.___Z'"
+    assert conn.execute(odd).fetchone() == (0,), "numeric changelog times stored as ISO-8601 UTC"
     users = dict(conn.execute("SELECT account_id, email_address FROM jira_users"))
     assert set(catalog.LISTED_PEOPLE) < set(users), "listed people, and the unlisted ones the issues name"
     hidden = [a for a in users if not catalog.has_email(a)]
@@ -232,3 +233,19 @@ async def test_a_token_with_only_read_jira_work_syncs_everything_but_people_and_
     for table in ("jira_statuses", "jira_versions", "jira_worklogs", "jira_issue_field_history", "jira_issue_links"):
         assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] > 0, table
     assert "read:jira-user" in render(summarize(tmp_path / "atlassian.db"), "markdown")
+
+
+async def test_a_full_run_still_reads_worklog_deletions_since_the_last_run(sim, tmp_path):
+    """--full relists what exists; only worklog/deleted names what went away, from the saved deletion cursor."""
+    import sqlite3
+    import time
+
+    assert (await run_sync(sim, tmp_path, products=("jira",))).status == "ok"
+    gone = sim.jira.worklog_changes()[0][1]
+    sim.jira_changes.delete_child("worklog", gone)
+    sim.jira_changes.add_child("worklog", sim.jira.all_issue_ids()[0], timeSpentSeconds=60)  # later activity
+    sim.overlay.clock = lambda: time.time() + 120  # past Jira's last-minute hold-back
+    result = await run_sync(sim, tmp_path, products=("jira",), full=True)
+    assert result.status == "ok", result.errors
+    conn = sqlite3.connect(tmp_path / "atlassian.db")
+    assert conn.execute("SELECT deleted_at IS NOT NULL FROM jira_worklogs WHERE id = ?", (gone,)).fetchone() == (1,)

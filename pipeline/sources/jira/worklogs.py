@@ -36,9 +36,17 @@ async def changed_pages(ctx: SyncContext, path: str, since: int) -> AsyncIterato
 
 
 async def sync_worklogs(ctx: SyncContext, projects: list[Row]) -> None:
-    started = {} if ctx.settings.full else ctx.saved(STREAM)
+    """A run limited by --projects keeps only its projects' worklogs, so it saves no cursor: moving the
+    site-wide cursor past the other projects' worklogs would lose them for the next full run."""
+    prior = ctx.saved(STREAM)
+    started = {} if ctx.settings.full else prior
     saved = dict(started)
     keep = _project_filter(ctx, projects)
+    keeps_cursor = not ctx.settings.projects
+
+    def state() -> dict[str, str | None]:
+        return {STREAM: dumps(saved)} if keeps_cursor else {}
+
     async for ids, until in changed_pages(ctx, "worklog/updated", int(started.get("updated", 0))):
         rows: list[Row] = []
         for start in range(0, len(ids), LIST_IDS):
@@ -47,16 +55,17 @@ async def sync_worklogs(ctx: SyncContext, projects: list[Row]) -> None:
                 raise UnexpectedResponse(f"{API}/worklog/list did not answer a list")
             rows += [worklog_row(w, str(w.get("issueId"))) for w in response.data if isinstance(w, dict)]
         saved["updated"] = until
-        await ctx.emit(Batch("jira_worklogs", [r for r in rows if keep(r)], state={STREAM: dumps(saved)}))
-    # deletions before what the first listing covered concern nothing stored: a first run starts there
-    deleted_since = int(started.get("deleted", started.get("updated", saved.get("updated", 0))))
+        await ctx.emit(Batch("jira_worklogs", [r for r in rows if keep(r)], state=state()))
+    # deletions since the last run's deletion cursor, even with --full (a full relisting of what exists does not
+    # name what was deleted); without one, since this run began: nothing deleted earlier was stored
+    deleted_since = int(prior.get("deleted") or ctx.started_ms)
     async for ids, until in changed_pages(ctx, "worklog/deleted", deleted_since):
         saved["deleted"] = until
         closes = [
             Batch("jira_worklogs", close=Sweep("jira_worklogs", -1, f"id IN ({', '.join('?' * len(chunk))})", chunk))
             for chunk in (tuple(str(i) for i in ids[k : k + 500]) for k in range(0, len(ids), 500))
         ]
-        await ctx.emit_together([*closes, Batch("jira_worklogs", state={STREAM: dumps(saved)})])
+        await ctx.emit_together([*closes, Batch("jira_worklogs", state=state())])
 
 
 def _project_filter(ctx: SyncContext, projects: list[Row]) -> Any:
