@@ -146,18 +146,22 @@ def test_search_triggers_fire_only_for_indexed_columns(tmp_path):
 
 
 def test_an_older_database_gets_the_narrow_search_triggers(tmp_path):
-    import sqlite_utils
-
     from pipeline.store import SEARCH
 
     db = tmp_path / "old.db"
     store = Store(db).open()
     store.close()
-    conn = sqlite3.connect(db)  # as an older version left it: triggers on every update
+    conn = sqlite3.connect(db)  # as an older version (sqlite-utils' enable_fts) left it: triggers on every update
     for table, columns in SEARCH.items():
+        fts, cols = f"{table}_fts", ", ".join(columns)
+        old, new = (", ".join(f"{side}.{c}" for c in columns) for side in ("old", "new"))
         conn.execute(f"DROP TRIGGER {table}_au")
-        sqlite_utils.Database(conn)[table].disable_fts()
-        sqlite_utils.Database(conn)[table].enable_fts(columns, create_triggers=True, tokenize="porter")
+        conn.execute(
+            f"CREATE TRIGGER {table}_au AFTER UPDATE ON {table} BEGIN "
+            f"INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES('delete', old.rowid, {old}); "
+            f"INSERT INTO {fts} (rowid, {cols}) VALUES (new.rowid, {new}); END"
+        )
+    conn.commit()
     conn.close()
     store = Store(db).open()
     for table in SEARCH:
